@@ -1,0 +1,1 @@
+"""Accounts: users (with the merchant, creator and operator roles), merchants, login."""

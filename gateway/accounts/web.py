@@ -1,0 +1,43 @@
+"""Browser sessions for the login and consent pages: current user, CSRF tokens, safe redirects."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import abort, request, session as web_session
+
+from gateway.accounts.models import User
+from gateway.db import session
+
+
+def current_user() -> User | None:
+    user_id = web_session.get("user_id")
+    return session().get(User, user_id) if user_id else None
+
+
+def csrf_token() -> str:
+    token = web_session.get("csrf")
+    if not token:
+        token = web_session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def require_csrf() -> None:
+    sent = request.form.get("csrf_token", "")
+    expected = web_session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, description="The form expired or did not come from this site; reload and try again.")
+
+
+def safe_next(target: str | None, default: str = "/login") -> str:
+    """Only same-origin relative paths: never an open redirector (RFC 9700 §4.11)."""
+    if not target or len(target) > 2000:
+        return default
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target

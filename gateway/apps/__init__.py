@@ -1,0 +1,1 @@
+"""Developer apps (OAuth clients) and their secrets."""

@@ -1,0 +1,84 @@
+"""Configuration: every setting comes from an environment variable named ``SHIJING_<NAME>``.
+
+The embedded default needs nothing: a SQLite file and job queue under the instance folder, an
+in-memory rate-limit store. Production sets ``SHIJING_DATABASE_URL`` (PostgreSQL) and
+``SHIJING_REDIS_URL`` (Redis), which then carry the data, the rate limits, the token-cache
+invalidation and the job queue.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PREFIX = "SHIJING_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, parser). Defaults are the embedded, single-machine setup.
+_SETTINGS: dict[str, tuple[object, type]] = {
+    "ENV": ("development", str),  # development | production | testing
+    "INSTANCE_PATH": (str(REPO_ROOT / "instance"), str),
+    "DATABASE_URL": ("", str),  # empty: sqlite file under INSTANCE_PATH
+    "REDIS_URL": ("", str),  # empty: in-process memory stores
+    "SECRET_KEY": ("", str),  # empty: generated once into INSTANCE_PATH
+    "ISSUER": ("http://127.0.0.1:8000", str),
+    "OPENAPI_PATH": (str(REPO_ROOT / "openapi" / "openapi.yaml"), str),
+    "ACCESS_TOKEN_TTL": (900, int),  # seconds; RFC 9700 keeps access tokens short
+    "AUTHORIZATION_CODE_TTL": (60, int),
+    "REFRESH_TOKEN_IDLE_TTL": (30 * 86400, int),
+    "REFRESH_TOKEN_ABSOLUTE_TTL": (90 * 86400, int),
+    "SECRET_ROTATION_GRACE": (86400, int),  # old client secret keeps working this long
+    "TOKEN_CACHE_TTL": (5.0, float),  # seconds a worker may trust a cached token lookup
+    "RATELIMIT_APP": ("1200/minute", str),
+    "RATELIMIT_MERCHANT": ("600/minute", str),
+    "RATELIMIT_IP": ("300/minute", str),  # unauthenticated endpoints: token, login
+    "QUOTA_APP_CREATIONS": ("20/day", str),
+    "QUOTA_SECRET_ROTATIONS": ("10/day", str),
+    "IDEMPOTENCY_TTL": (86400, int),
+    "MAX_CONTENT_LENGTH": (1024 * 1024, int),
+    "CORS_ORIGINS": ("", str),  # comma-separated allow-list
+    "LOG_LEVEL": ("INFO", str),
+    "ACCESS_LOG": (True, bool),
+    "JOBS_IMMEDIATE": (False, bool),  # run background tasks inline (tests)
+    "DB_POOL_SIZE": (5, int),
+    "DB_STATEMENT_TIMEOUT_MS": (15000, int),
+    "BENCH_ROUTES": (False, bool),
+    "ALLOW_INSECURE_TRANSPORT": (False, bool),  # http issuer outside loopback; never in production
+}
+
+
+def _parse(raw: str, kind: type) -> object:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return kind(raw)
+
+
+def load(overrides: dict | None = None, environ: os._Environ | dict | None = None) -> dict:
+    """Read every ``SHIJING_*`` setting, then apply ``overrides`` (used by tests)."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, object] = {}
+    for name, (default, kind) in _SETTINGS.items():
+        raw = environ.get(PREFIX + name)
+        config[name] = default if raw in (None, "") else _parse(raw, kind)
+    if overrides:
+        unknown = set(overrides) - set(_SETTINGS) - {"TESTING"}
+        if unknown:
+            raise KeyError(f"unknown settings: {sorted(unknown)}")
+        config.update(overrides)
+    instance = Path(str(config["INSTANCE_PATH"]))
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'shijing.db'}"
+    config["DATABASE_URL"] = normalise_database_url(str(config["DATABASE_URL"]))
+    return config
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` spelling and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def is_production(config: dict) -> bool:
+    return config["ENV"] == "production"

@@ -1,0 +1,1 @@
+"""Cross-cutting HTTP pieces: request ids, auth, pagination, idempotency, rate limits, logs."""

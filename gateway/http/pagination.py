@@ -1,0 +1,61 @@
+"""Cursor pagination, the same on every list: ``limit`` (1–100), ``cursor`` → ``next_cursor``, ``has_more``.
+
+Lists are ordered by id, and ids sort by creation time, so a cursor is simply the last id seen,
+wrapped so clients treat it as opaque.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import request
+from sqlalchemy import Select
+
+from gateway.errors import Problem
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raw = ""
+    if not raw.startswith("v1:") or len(raw) > 80:
+        raise Problem("The cursor is not one this API returned.", code="INVALID_CURSOR")
+    return raw[3:]
+
+
+def page_params() -> tuple[int, str | None]:
+    raw_limit = request.args.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise Problem(
+                f"limit must be an integer from 1 to {MAX_LIMIT}.", code="INVALID_LIMIT"
+            )
+        limit = int(raw_limit)
+    cursor = request.args.get("cursor")
+    return limit, (decode_cursor(cursor) if cursor else None)
+
+
+def paginate(session, statement: Select, id_column, dump) -> dict:
+    """Run ``statement`` (already filtered to the caller's rows) one page at a time."""
+    limit, after = page_params()
+    if after is not None:
+        statement = statement.where(id_column > after)
+    rows = session.scalars(statement.order_by(id_column).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "data": [dump(row) for row in rows],
+        "has_more": has_more,
+        "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
+    }

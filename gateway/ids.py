@@ -1,0 +1,47 @@
+"""Opaque, type-prefixed, time-sortable identifiers (``app_01j…``).
+
+48 bits of milliseconds then 80 random bits, in lowercase Crockford base32: sorting ids sorts by
+creation time, which is what cursor pagination orders by, and 80 random bits make them
+unguessable enough that a foreign id is never found by enumeration.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+PREFIXES = {
+    "user": "usr",
+    "merchant": "mch",
+    "creator": "crt",
+    "app": "app",
+    "secret": "sec",
+    "authorization": "auz",
+    "grant": "grt",
+    "token": "tok",
+    "code": "cod",
+    "event": "evt",
+    "request": "req",
+    "idempotency": "idk",
+}
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(kind: str) -> str:
+    prefix = PREFIXES[kind]
+    millis = int(time.time() * 1000) & ((1 << 48) - 1)
+    randomness = secrets.randbits(80)
+    return f"{prefix}_{_encode((millis << 80) | randomness, 26)}"
+
+
+def has_prefix(value: str, kind: str) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIXES[kind] + "_")

@@ -1,0 +1,76 @@
+"""Background work on Huey: Redis-backed workers in production, the same tasks in-process locally.
+
+Every capability registers its tasks here at import time (``@task()``); ``init_app`` binds them
+to a Huey instance: ``RedisHuey`` when ``SHIJING_REDIS_URL`` is set (run ``shijing worker``),
+otherwise ``SqliteHuey`` in the instance folder, consumed by a thread that ``shijing serve``
+starts in-process. ``SHIJING_JOBS_IMMEDIATE`` runs tasks inline (Huey's immediate mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey, crontab
+
+log = logging.getLogger("shijing.jobs")
+
+_REGISTRY: list[tuple[str, object, dict]] = []
+_PERIODIC: list[tuple[str, object, dict]] = []
+
+
+def task(**options):
+    """Declare a background task; ``options`` are Huey's (``retries``, ``retry_delay``…)."""
+
+    def decorator(fn):
+        _REGISTRY.append((f"{fn.__module__}.{fn.__name__}", fn, options))
+        return fn
+
+    return decorator
+
+
+def periodic(**schedule):
+    """Declare a periodic task with a Huey ``crontab`` schedule (``minute="*/5"``…)."""
+
+    def decorator(fn):
+        _PERIODIC.append((f"{fn.__module__}.{fn.__name__}", fn, schedule))
+        return fn
+
+    return decorator
+
+
+class Jobs:
+    def __init__(self, app) -> None:
+        config = app.config["SHIJING"]
+        self.app = app
+        immediate = bool(config["JOBS_IMMEDIATE"])
+        if config["REDIS_URL"]:
+            self.huey = RedisHuey("shijing", url=config["REDIS_URL"], immediate=immediate)
+        else:
+            path = Path(config["INSTANCE_PATH"]) / "jobs.sqlite3"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey("shijing", filename=str(path), immediate=immediate)
+        self.tasks = {}
+        for name, fn, options in _REGISTRY:
+            self.tasks[name] = self.huey.task(name=name, context=False, **options)(self._in_app(fn))
+        for name, fn, schedule in _PERIODIC:
+            self.tasks[name] = self.huey.periodic_task(crontab(**schedule), name=name)(
+                self._in_app(fn)
+            )
+
+    def _in_app(self, fn):
+        app = self.app
+
+        def run(*args, **kwargs):
+            with app.app_context():
+                return fn(*args, **kwargs)
+
+        run.__name__ = fn.__name__
+        return run
+
+    def enqueue(self, fn, *args, **kwargs):
+        """Queue ``fn`` (a function declared with ``@task``); returns Huey's result handle."""
+        return self.tasks[f"{fn.__module__}.{fn.__name__}"](*args, **kwargs)
+
+    def consumer(self, workers: int = 2):
+        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)

@@ -1,0 +1,1 @@
+"""Merchant profiles, read by the apps a merchant authorised."""

@@ -1,0 +1,11 @@
+"""Every mapped model, imported once so the metadata (and Alembic) sees all tables."""
+
+from gateway.accounts.models import Creator, Merchant, User  # noqa: F401
+from gateway.apps.models import App, AppSecret  # noqa: F401
+from gateway.authorizations.models import Authorization  # noqa: F401
+from gateway.events.models import Event  # noqa: F401
+from gateway.http.models import IdempotencyRecord  # noqa: F401
+from gateway.oauth.models import AuthorizationCode, Token  # noqa: F401
+from gateway.db import Base
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Platform endpoints: health, metrics, the contract and its documentation, the scope registry."""

@@ -1,0 +1,5 @@
+"""WSGI entry point for any server: ``gunicorn 'gateway.wsgi:app'``."""
+
+from gateway import create_app
+
+app = create_app()
