@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from sqlalchemy import event
+from werkzeug.routing import BaseConverter
 
 from gateway import config as config_module
 
@@ -29,16 +30,27 @@ def _secret_key(config: dict) -> str:
     return path.read_text().strip()
 
 
+class PathSegment(BaseConverter):
+    """The default ``<name>`` converter, minus NUL: no id holds one, and PostgreSQL refuses it in
+    a query (a 500), so such a path matches no route and is a plain 404."""
+
+    regex = r"[^/\x00]+"
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     config = config_module.load(overrides)
     production = config_module.is_production(config)
     if production and (config["ISSUER"].startswith("http://") or config["ALLOW_INSECURE_TRANSPORT"]):
         raise RuntimeError("production needs an https SHIJING_ISSUER")
+    if production and os.environ.get("AUTHLIB_INSECURE_TRANSPORT"):
+        # Authlib would then accept OAuth requests over plain http (SECURITY row 36)
+        raise RuntimeError("AUTHLIB_INSECURE_TRANSPORT must not be set in production")
     if config["ISSUER"].startswith("http://") and not production:
         # Authlib refuses plain http unless told; allowed only outside production (OWASP API8)
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
     app = Flask(__name__, static_folder=None, instance_path=config["INSTANCE_PATH"])
+    app.url_map.converters["default"] = PathSegment
     app.config["SHIJING"] = config
     app.config["TESTING"] = config["ENV"] == "testing"
     app.config["SECRET_KEY"] = _secret_key(config)
@@ -47,6 +59,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = config["ISSUER"].startswith("https://")
+    from gateway.accounts.web import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()  # skips the signer when no cookie is sent
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
 

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+from contextlib import contextmanager
 
 import click
 
@@ -16,6 +16,21 @@ from gateway import create_app
 
 def _app():
     return create_app()
+
+
+@contextmanager
+def _refusals():
+    """A rule the services enforce (a taken username, an invalid redirect URI) is a one-line
+    error and exit status 1, not a traceback."""
+    from gateway.errors import Problem
+
+    try:
+        yield
+    except Problem as error:
+        detail = error.detail
+        if error.errors:
+            detail += " " + json.dumps(error.errors, ensure_ascii=False)
+        raise click.ClickException(detail) from None
 
 
 @click.group()
@@ -81,7 +96,7 @@ def create_user(username, password, display_name, merchant_name, creator_name, o
     from gateway.accounts import services
 
     app = _app()
-    with app.app_context(), app.extensions["shijing.db"].new_session() as session:
+    with app.app_context(), app.extensions["shijing.db"].new_session() as session, _refusals():
         user = services.create_user(session, username=username, password=password, display_name=display_name,
                                     is_operator=operator, is_developer=developer)
         out = {"user_id": user.id, "username": user.username}
@@ -108,7 +123,7 @@ def create_app_command(developer_username, name, kind, redirect_uris, scopes, pu
     from gateway.apps import services
 
     app = _app()
-    with app.app_context(), app.extensions["shijing.db"].new_session() as session:
+    with app.app_context(), app.extensions["shijing.db"].new_session() as session, _refusals():
         developer = session.scalar(select(User).where(User.username == developer_username))
         if developer is None:
             raise click.ClickException(f"no user {developer_username!r}")
@@ -149,7 +164,8 @@ def serve(host: str, port: int, dev: bool, workers: int, with_demo: bool) -> Non
     embedded_jobs = not config["REDIS_URL"]
     if dev:
         if embedded_jobs:
-            threading.Thread(target=app.extensions["shijing.jobs"].consumer(workers=1).run, daemon=True).start()
+            # Consumer.run() would set signal handlers, which fails outside the main thread
+            app.extensions["shijing.jobs"].start_consumer_thread(workers=1)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
     helper = None

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
 
 log = logging.getLogger("shijing.jobs")
 
@@ -74,3 +75,20 @@ class Jobs:
 
     def consumer(self, workers: int = 2):
         return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+
+    def start_consumer_thread(self, workers: int = 1, *, periodic: bool = True, max_delay: float = 1.0):
+        """Consume from threads of this process (the dev server's embedded queue, tests).
+
+        ``Consumer.run`` sets signal handlers, which only the main thread may do, so a consumer
+        started from another thread runs its workers and scheduler without them. Returns the
+        consumer; ``consumer.stop(graceful=True)`` ends it.
+        """
+        consumer = _ThreadConsumer(self.huey, workers=workers, worker_type="thread", periodic=periodic,
+                                   max_delay=max_delay)
+        consumer.start()
+        return consumer
+
+
+class _ThreadConsumer(Consumer):
+    def _set_signal_handlers(self):
+        pass  # not the main thread: the process's own signal handling stays in charge

@@ -8,6 +8,7 @@ class AppSchema(StrictSchema):
     """An app as its developer sees it. Secrets are never shown again after issuance."""
 
     spec_component = "App"
+    spec_load_component = "AppCreate"  # what a POST may send: the fields that are not dump_only
 
     id = fields.String(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.apps.models import App, AppSecret
 from gateway.authorizations.models import Authorization
-from gateway.clock import utcnow
+from gateway.clock import isoformat, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.events.services import emit
 from gateway.oauth import scopes as scope_registry
@@ -25,6 +25,9 @@ def validate_redirect_uri(uri: str) -> str | None:
     """Why ``uri`` may not be registered (RFC 9700 §2.1, §4.1.3), or None if it may."""
     if len(uri) > 2000:
         return "is too long"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in uri):
+        # urlsplit silently drops tabs and newlines; in a Location header they break the response
+        return "must not contain spaces or control characters"
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
@@ -165,7 +168,7 @@ def rotate_secret(session: Session, app: App, grace_seconds: int) -> tuple[str, 
         session,
         "app.secret_rotated",
         app_id=app.id,
-        data={"app_id": app.id, "new_secret_hint": secret[-4:], "old_secrets_expire_at": until.isoformat()},
+        data={"app_id": app.id, "new_secret_hint": secret[-4:], "old_secrets_expire_at": isoformat(until)},
     )
     return secret, until
 

@@ -12,12 +12,14 @@ from gateway.db import session
 from gateway.http.auth import require_scope
 from gateway.http.idempotency import idempotent
 from gateway.http.pagination import paginate
+from gateway.http.schemas import EmptySchema
 from gateway.http.requests import json_body
 
 bp = Blueprint("apps", __name__, url_prefix="/v1/apps")
 
 app_schema = AppSchema()
 update_schema = AppUpdateSchema()
+empty_schema = EmptySchema()
 
 
 def _developer_id() -> str:
@@ -79,7 +81,7 @@ def delete_app(app_id):
 @idempotent
 def rotate_secret(app_id):
     """Rotate the app's client secret."""
-    json_body(allow_empty=True)
+    empty_schema.load(json_body(allow_empty=True))  # a chosen client_secret is refused, not ignored
     developer_id = _developer_id()
     app = services.get_app(session(), developer_id, app_id)
     current_app.extensions["shijing.ratelimiter"].consume_quota("secret_rotations", app.id)

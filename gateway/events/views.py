@@ -29,7 +29,9 @@ def list_events():
         statement = statement.where(Event.type == event_type)
     merchant_id = request.args.get("merchant_id")
     if merchant_id is not None:
-        statement = statement.where(Event.merchant_id == merchant_id[:64])
+        if len(merchant_id) > 64 or "\x00" in merchant_id:  # the spec's maxLength; NUL breaks PostgreSQL
+            raise Problem("merchant_id must be an id of at most 64 characters.", code="INVALID_FILTER")
+        statement = statement.where(Event.merchant_id == merchant_id)
     return paginate(session(), statement, Event.id, schema.dump)
 
 

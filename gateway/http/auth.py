@@ -81,16 +81,31 @@ _ACTIVE_AUTHORIZATION = (
 )
 
 
+_LIVE_AUTHORIZATION = (
+    select(Authorization.id)
+    .where(Authorization.id == bindparam("id"))
+    .where(Authorization.status == "active")
+)
+
+
 def check_merchant_access(token, merchant_id: str, scope: str) -> None:
-    """Raise 404 unless ``token`` may act for ``merchant_id`` with ``scope``."""
+    """Raise 404 unless ``token`` may act for ``merchant_id`` with ``scope`` (401 once the
+    authorization behind a merchant-bound token is revoked)."""
     if token.subject_type == "merchant":
         if token.subject_id != merchant_id:
             raise NotFound("No such merchant.", code="MERCHANT_NOT_FOUND")
         # the authorization behind a merchant-bound token must still be live (revocation also
-        # revokes the tokens; this closes the cache window)
+        # revokes the tokens; this closes the window in which another worker trusts its cache)
+        live = token.authorization_id is not None and session().connection().execute(
+            _LIVE_AUTHORIZATION, {"id": token.authorization_id}
+        ).first()
+        if not live:
+            g.token_error = "invalid_token"
+            raise _unauthorized()
         return
     if token.subject_type == "app":
-        row = session().execute(
+        # Core execution on the session's connection (cheaper than the ORM path, same result)
+        row = session().connection().execute(
             _ACTIVE_AUTHORIZATION, {"app_id": token.app_id, "merchant_id": merchant_id}
         ).first()
         if row is not None and scope in row.scopes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import request
 from sqlalchemy import Select
@@ -16,6 +17,7 @@ from gateway.errors import Problem
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+_CURSOR = re.compile(r"v1:[a-z]{3}_[0-9a-z]{26}")
 
 
 def encode_cursor(last_id: str) -> str:
@@ -28,7 +30,9 @@ def decode_cursor(cursor: str) -> str:
         raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raw = ""
-    if not raw.startswith("v1:") or len(raw) > 80:
+    # only what encode_cursor wrote: "v1:" and an id (no NUL, which PostgreSQL refuses, and not
+    # "djE6", an empty position)
+    if not _CURSOR.fullmatch(raw):
         raise Problem("The cursor is not one this API returned.", code="INVALID_CURSOR")
     return raw[3:]
 
@@ -37,7 +41,8 @@ def page_params() -> tuple[int, str | None]:
     raw_limit = request.args.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: str.isdigit() also accepts "٣" and "²", which int() reads or rejects
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise Problem(
                 f"limit must be an integer from 1 to {MAX_LIMIT}.", code="INVALID_LIMIT"
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, pre_load
 
 from gateway.clock import isoformat
 
@@ -19,3 +19,28 @@ class StrictSchema(Schema):
 
     class Meta:
         unknown = "raise"
+
+    @pre_load
+    def _refuse_nul(self, data, **kwargs):
+        """PostgreSQL text cannot hold NUL (it would be a 500): refused on every database alike."""
+        if isinstance(data, dict):
+            bad = sorted(str(key) for key, value in data.items() if _has_nul(key) or _has_nul(value))
+            if bad:
+                raise ValidationError({key: ["Must not contain NUL characters."] for key in bad})
+        return data
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class EmptySchema(StrictSchema):
+    """A body that may be empty or ``{}``: any field is unknown, so nothing is silently ignored."""
+
+    spec_component = "EmptyObject"

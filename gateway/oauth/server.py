@@ -1,9 +1,11 @@
 """The authorization server: Authlib's grants and endpoints, subclassed at their hooks.
 
 What we change from Authlib's defaults, and why (SECURITY.md §0):
+- Redirect URIs match exactly; only a loopback IP literal's port may vary (RFC 8252 §7.3).
 - PKCE is required for every client, S256 only, method required (``S256CodeChallenge``).
-- A code is consumed with a conditional UPDATE before tokens are issued, so concurrent
-  redemptions cannot both win; the row is kept, and a replay revokes what the code issued.
+- A code is consumed with a conditional UPDATE in the transaction that stores its tokens, so
+  concurrent redemptions cannot both win; the row is kept, and a replay revokes what the code
+  issued (the winner's tokens included, whichever request came first).
 - Refresh tokens rotate on every use; presenting a rotated one revokes the whole grant.
 - Codes, tokens and secrets are stored as SHA-256 hashes; lifetimes come from config.
 - ``iss`` is added to every authorization response (RFC 9207).
@@ -11,11 +13,13 @@ What we change from Authlib's defaults, and why (SECURITY.md §0):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -40,6 +44,9 @@ from gateway.security import hash_credential, new_credential
 
 ACCESS_TOKEN_PREFIX = "sjat_"
 REFRESH_TOKEN_PREFIX = "sjrt_"
+
+# http, a loopback IP literal (never "localhost"), an optional decimal port, then the rest
+_LOOPBACK_REDIRECT = re.compile(r"http://(?P<host>127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?(?P<rest>/[^#]*)?\Z")
 
 
 def _config() -> dict:
@@ -76,8 +83,19 @@ class OAuthClient(ClientMixin):
         return scope_registry.join(requested)
 
     def check_redirect_uri(self, redirect_uri):
-        # exact string match, nothing else (RFC 9700 §4.1.3)
-        return redirect_uri in (self.app.redirect_uris or [])
+        # exact string match (RFC 9700 §4.1.3); the one exception is the port of a loopback IP
+        # literal, which a native app picks at run time (RFC 8252 §7.3, OAuth 2.1 §8.4.2)
+        registered = self.app.redirect_uris or []
+        if redirect_uri in registered:
+            return True
+        requested = _LOOPBACK_REDIRECT.match(redirect_uri or "")
+        if requested is None:
+            return False
+        for uri in registered:
+            candidate = _LOOPBACK_REDIRECT.match(uri)
+            if candidate and candidate.group("host", "rest") == requested.group("host", "rest"):
+                return True
+        return False
 
     def check_client_secret(self, client_secret):
         return check_secret(session(), self.app.id, client_secret)
@@ -173,7 +191,8 @@ class TokenRecord:
 
 
 def query_client(client_id):
-    if not isinstance(client_id, str) or len(client_id) > 64:
+    # NUL: PostgreSQL refuses the query (a 500); no id contains one
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
     app = session().get(App, client_id)
     if app is None or app.status != "active":
@@ -249,8 +268,42 @@ def save_token(token: dict, request) -> None:
             token[f"{subject.subject_type}_id"] = subject.subject_id
         token["authorization_id"] = subject.authorization_id
     s = session()
+    if grant_type in ("authorization_code", "refresh_token"):
+        _consume(s, request, now)
     s.add(row)
     s.commit()
+
+
+def _consume(s, request, now) -> None:
+    """Mark the code (or refresh token) used in the transaction that stores what it buys.
+
+    The UPDATE is conditional, so of two concurrent redemptions exactly one wins; the loser's
+    UPDATE waits for the winner's commit, so the revocation that follows also finds the token
+    the winner was issued. A replay revokes everything issued from the grant (RFC 6749 §4.1.2,
+    RFC 9700 §4.14.2).
+    """
+    if request.payload.grant_type == "authorization_code":
+        used = request.authorization_code.row
+        statement = (
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == used.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+        message = "The authorization code was already used; its tokens are revoked."
+    else:
+        used = request.refresh_token.row
+        statement = (
+            update(Token)
+            .where(Token.id == used.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None))
+            .values(refresh_used_at=now)
+        )
+        message = "The refresh token was already used; the grant is revoked."
+    grant_id = used.grant_id
+    if s.execute(statement).rowcount != 1:
+        s.rollback()
+        revoke_grant(s, grant_id)
+        s.commit()
+        raise InvalidGrantError(message)
 
 
 # --- grants -----------------------------------------------------------------------------------
@@ -278,8 +331,17 @@ class S256CodeChallenge(CodeChallenge):
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        # OAuth lets a client with one registered URI omit it; OpenID Connect Core §3.1.2.1 does
+        # not (an error page, never a redirect: OIDF oidcc-ensure-redirect-uri-in-authorization-request)
+        if not request.payload.redirect_uri and "openid" in scope_registry.parse(request.payload.scope):
+            raise InvalidRequestError("Send redirect_uri: it is required with the openid scope.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
+
     def validate_authorization_request(self):
         redirect_uri = super().validate_authorization_request()
+        _check_nonce(self.request.payload.data.get("nonce"), redirect_uri)
         app = self.request.client.app
         consentable = scope_registry.consent_scopes(app.scopes, first_party=app.first_party)
         if not set(scope_registry.parse(self.request.scope)) <= set(consentable):
@@ -298,7 +360,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             app_id=request.client.app.id,
             user_id=subject.user.id,
             authorization_id=subject.authorization_id,
-            redirect_uri=request.payload.redirect_uri or request.client.get_default_redirect_uri(),
+            # what the request sent, or "" when it relied on the only registered URI: the token
+            # request must then repeat exactly this, or may omit it (RFC 6749 §4.1.3)
+            redirect_uri=request.payload.redirect_uri or "",
             scope=request.scope or "",
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
@@ -325,23 +389,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         row = authorization_code.row
         return _subject_for(row.user_id, row.authorization_id, row.auth_time, self.request.client.app)
 
-    def create_token_response(self):
-        code: CodeRecord = self.request.authorization_code
-        s = session()
-        consumed = s.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == code.row.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())
-        ).rowcount
-        if consumed != 1:
-            # The client authenticated and proved PKCE, so this is a genuine replay: the code
-            # may have leaked, and everything issued from it is revoked (RFC 6749 §4.1.2).
-            revoke_grant(s, code.row.grant_id)
-            s.commit()
-            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
-        s.commit()
-        return super().create_token_response()
-
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -366,23 +413,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token):
         return _subject_for(refresh_token.row.user_id, refresh_token.row.authorization_id)
 
-    def create_token_response(self):
-        record: TokenRecord = self.request.refresh_token
-        s = session()
-        consumed = s.execute(
-            update(Token)
-            .where(Token.id == record.row.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None))
-            .values(refresh_used_at=utcnow())
-        ).rowcount
-        if consumed != 1:
-            revoke_grant(s, record.row.grant_id)
-            s.commit()
-            raise InvalidGrantError("The refresh token was already used; the grant is revoked.")
-        s.commit()
-        return super().create_token_response()
-
     def revoke_old_credential(self, refresh_token):
-        """Already marked used in ``create_token_response``."""
+        """Already marked used, with the new token, in ``save_token``."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -405,8 +437,15 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def _check_nonce(nonce, redirect_uri=None) -> None:
+    """The nonce is stored with the code (255 characters at most; PostgreSQL refuses NUL)."""
+    if nonce is not None and (len(nonce) > 255 or "\x00" in nonce):
+        raise InvalidRequestError("nonce must be at most 255 characters.", redirect_uri=redirect_uri)
+
+
 class ShijingOpenIDCode(OpenIDCode):
     def exists_nonce(self, nonce, request):
+        _check_nonce(nonce)  # runs inside Authlib's hook, which adds the redirect_uri
         return (
             session().scalar(
                 select(AuthorizationCode.id).where(
@@ -451,7 +490,22 @@ class ShijingIssuerParameter(IssuerParameter):
         return _config()["ISSUER"]
 
 
-class Revocation(RevocationEndpoint):
+class _TokenTypeHint:
+    """An unknown ``token_type_hint`` is a 400 ``unsupported_token_type`` (RFC 6749 §5.2,
+    RFC 7009 §2.2.1): Authlib answers 401 with no ``WWW-Authenticate``, which RFC 9110 forbids."""
+
+    def check_params(self, request, client):
+        if not request.form.get("token"):
+            # sent without a value is as if omitted (RFC 6749 §3.2), and token is REQUIRED
+            raise InvalidRequestError("Missing 'token'.")
+        try:
+            super().check_params(request, client)
+        except UnsupportedTokenTypeError as error:
+            error.status_code = 400
+            raise
+
+
+class Revocation(_TokenTypeHint, RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def query_token(self, token_string, token_type_hint):
@@ -466,7 +520,7 @@ class Revocation(RevocationEndpoint):
         s.commit()
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(_TokenTypeHint, IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):

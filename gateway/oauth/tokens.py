@@ -79,7 +79,8 @@ class TokenCache:
         hit = self._entries.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = session.execute(_LOOKUP, {"h": digest}).first()
+        # Core execution on the session's connection: no ORM overhead for a column-only select
+        row = session.connection().execute(_LOOKUP, {"h": digest}).first()
         info = None
         if row is not None:
             info = TokenInfo(

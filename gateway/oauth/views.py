@@ -41,6 +41,17 @@ def _error_response(error: OAuth2Error):
     return page, 400
 
 
+def _consent_grant(user):
+    try:
+        return _server().get_consent_grant(end_user=user)
+    except ValueError:
+        # Authlib refuses to build an error whose description would echo characters RFC 6749
+        # §4.1.2.1 forbids (e.g. a non-ASCII response_type): a malformed request, never redirected.
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        raise InvalidRequestError("The request has malformed parameters.") from None
+
+
 def _consent_page(grant, user):
     requested = scope_registry.parse(grant.request.scope)
     subject_type = scope_registry.subject_type_for(requested)
@@ -61,9 +72,15 @@ def authorize_page():
     """Start an authorization: sign in, then consent."""
     user = current_user()
     try:
-        grant = _server().get_consent_grant(end_user=user)
+        grant = _consent_grant(user)
     except OAuth2Error as error:
         return _error_response(error)
+    if "none" in request.args.get("prompt", "").split():
+        # OpenID Connect Core §3.1.2.1: no page may be shown, and every grant needs one here
+        from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+
+        error = LoginRequiredError if user is None else ConsentRequiredError
+        return _error_response(error(redirect_uri=grant.redirect_uri))
     if user is None:
         return redirect("/login?" + urlencode({"next": request.full_path}), code=302)
     return _consent_page(grant, user)
@@ -77,7 +94,7 @@ def authorize():
         return redirect("/login?" + urlencode({"next": request.full_path}), code=303)
     require_csrf()
     try:
-        grant = _server().get_consent_grant(end_user=user)
+        grant = _consent_grant(user)
     except OAuth2Error as error:
         return _error_response(error)
     if request.form.get("decision") != "allow":

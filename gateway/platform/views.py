@@ -7,7 +7,7 @@ from openapi_ui_bundles.swagger_ui import static_path as swagger_ui_path
 from sqlalchemy import text
 
 from gateway.db import get_db
-from gateway.errors import NotFound
+from gateway.errors import NotFound, problem_response
 from gateway.http.observability import metrics_response
 from gateway.oauth import scopes as scope_registry
 from gateway.platform.spec import spec_json
@@ -16,6 +16,7 @@ bp = Blueprint("platform", __name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _SWAGGER_FILES = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"}
+_STATIC_FILES = frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())
 
 
 @bp.get("/healthz")
@@ -41,12 +42,17 @@ def readyz():
         try:
             import redis
 
-            redis.Redis.from_url(redis_url, socket_timeout=1).ping()
+            with redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1) as client:
+                client.ping()
             checks["redis"] = "ok"
         except Exception:  # noqa: BLE001
             checks["redis"] = "unavailable"
             status = 503
-    return jsonify(status="ok" if status == 200 else "unavailable", checks=checks), status
+    if status != 200:
+        # an error like every other: problem+json, with the checks as an extension member
+        down = ", ".join(name for name, state in checks.items() if state != "ok")
+        return problem_response(503, "NOT_READY", "Not ready", f"Not answering: {down}.", extra={"checks": checks})
+    return jsonify(status="ok", checks=checks)
 
 
 @bp.get("/metrics")
@@ -78,7 +84,8 @@ def static_asset(filename):
     """Static files for the sign-in, consent and documentation pages."""
     if filename in _SWAGGER_FILES:
         return send_from_directory(swagger_ui_path, filename, max_age=3600)
-    if (STATIC_DIR / filename).is_file():
+    # only names that are files there: a name the file system rejects (too long, NUL) is a 404, not a 500
+    if filename in _STATIC_FILES:
         return send_from_directory(STATIC_DIR, filename, max_age=3600)
     raise NotFound("No such asset.")
 

@@ -1,0 +1,204 @@
+"""G1: the cross-tenant matrix, generated from the spec (SECURITY row 29, OWASP API1).
+
+Merchant A authorised its partner app (A's app, A's authorization, A's event); merchant B
+authorised another partner app. B's tokens are: the partner's client-credentials token with every
+scope it may hold, a merchant-bound token from B's consent (real code flow), and B's owner's
+first-party console token. For every operation of ``openapi/openapi.yaml`` with a path parameter,
+each of B's tokens that holds the operation's scope asks for A's object: the answer is 404 (a 403
+would confirm that the object exists) and no table changes. Every list operation answered for B
+contains none of A's ids. An app merchant A never authorised gets 404 for merchant A.
+
+The parametrization is read from the spec: a new operation is in the matrix without anyone
+editing this file, and one whose path parameter has no factory of A's object below fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+
+import pytest
+
+from gateway.demo import PARTNER_SCOPES
+from tests.conftest import AppCredentials, Factory, bearer
+from tests.tenants import (
+    CONSOLE_REDIRECT_URI,
+    REDIRECT_URI,
+    Browser,
+    Operation,
+    client_credentials_scopes,
+    fill_path,
+    first_event_id,
+    merchant_grant_scopes,
+    operations,
+    restore_rows,
+    snapshot_rows,
+)
+
+USER_SCOPES = ["openid", "profile", "account.authorizations"]
+
+
+@dataclasses.dataclass
+class Tokens:
+    """Bearer tokens by kind, with the scopes each holds."""
+
+    values: dict[str, tuple[str, frozenset]]
+
+    def holding(self, scopes) -> dict[str, str]:
+        return {kind: token for kind, (token, held) in self.values.items() if set(scopes) <= held}
+
+
+@dataclasses.dataclass
+class Matrix:
+    a_ids: dict[str, str]  # what A owns, by kind
+    b_tokens: Tokens
+    unauthorised_token: str  # an app merchant A never authorised
+    b_merchant_id: str
+    rows: list
+
+
+# Path parameter -> A's object. An operation whose path parameter is missing here fails below.
+FACTORIES: dict[str, Callable[[dict], str]] = {
+    "merchant_id": lambda a: a["merchant"],
+    "app_id": lambda a: a["app"],
+    "authorization_id": lambda a: a["authorization"],
+    "event_id": lambda a: a["event"],
+}
+# Path parameters that name no tenant's object; allowed only on public operations (security: []).
+NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages"}
+
+
+@pytest.fixture(scope="module")
+def matrix(app) -> Matrix:
+    factory = Factory(app)
+    scopes_cc = client_credentials_scopes(PARTNER_SCOPES)
+
+    def tenant(console: AppCredentials):
+        owner = factory.user()
+        merchant = factory.merchant(owner)
+        partner = factory.app_client(scopes=PARTNER_SCOPES, redirect_uris=[REDIRECT_URI])
+        authorization_id = factory.authorize(partner, merchant, merchant_grant_scopes())
+        browser = Browser(app, owner.username, factory.password)
+        merchant_bound = browser.authorize(
+            partner, " ".join(["openid", "profile", *merchant_grant_scopes()]), merchant_id=merchant.id
+        )
+        assert merchant_bound["subject_type"] == "merchant" and merchant_bound["merchant_id"] == merchant.id
+        user_bound = browser.authorize(console, " ".join(USER_SCOPES), redirect_uri=CONSOLE_REDIRECT_URI)
+        assert user_bound["subject_type"] == "user"
+        tokens = Tokens({
+            "client_credentials": (factory.token(partner), frozenset(scopes_cc)),
+            "merchant_bound": (merchant_bound["access_token"], frozenset(merchant_bound["scope"].split())),
+            "user_bound": (user_bound["access_token"], frozenset(user_bound["scope"].split())),
+        })
+        ids = {"merchant": merchant.id, "owner": owner.id, "app": partner.id, "developer": partner.developer_user_id,
+               "authorization": authorization_id, "event": first_event_id(app, partner.id)}
+        return ids, tokens
+
+    console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",
+                                 redirect_uris=[CONSOLE_REDIRECT_URI], first_party=True)
+    a_ids, _ = tenant(console)
+    b_ids, b_tokens = tenant(console)
+    stranger = factory.app_client(scopes=PARTNER_SCOPES)
+    return Matrix(a_ids, b_tokens, factory.token(stranger), b_ids["merchant"], snapshot_rows(app))
+
+
+@pytest.fixture
+def world(app, matrix) -> Matrix:
+    restore_rows(app, matrix.rows)
+    return matrix
+
+
+def _tables(app) -> dict[str, list]:
+    """Every row of every table, comparable (the before/after snapshot)."""
+    return {table.name: sorted(map(repr, rows)) for table, rows in snapshot_rows(app)}
+
+
+def _example_body(operation: Operation):
+    body = operation.definition.get("requestBody")
+    if not body:
+        return None, None
+    media_type, content = next(iter(body["content"].items()))
+    return media_type, content.get("example", {})
+
+
+def _call(client, operation: Operation, path: str, token: str):
+    media_type, body = _example_body(operation)
+    kwargs = {"headers": bearer(token)}
+    if media_type == "application/json":
+        kwargs["json"] = body
+    elif media_type is not None:
+        kwargs["data"] = body
+    return client.open(path, method=operation.method.upper(), **kwargs)
+
+
+WITH_PATH_PARAMETERS = [op for op in operations() if op.path_parameters]
+LISTS = [op for op in operations() if op.is_list]
+
+
+def test_the_matrix_is_generated_from_the_spec():
+    assert {op.operation_id for op in WITH_PATH_PARAMETERS} >= {
+        "apps_get", "apps_update", "apps_delete", "apps_rotate_secret", "authorizations_get",
+        "authorizations_disconnect", "authorizations_revoke_mine", "merchants_get", "events_get",
+    }
+    assert {op.operation_id for op in LISTS} >= {"apps_list", "authorizations_list", "authorizations_list_mine",
+                                                 "events_list"}
+
+
+@pytest.mark.parametrize("operation", WITH_PATH_PARAMETERS, ids=lambda op: op.label)
+def test_a_foreign_object_is_404_and_untouched(app, world, client, operation):
+    unmapped = [name for name in operation.path_parameters if name not in FACTORIES]
+    if unmapped:
+        public = operation.definition.get("security") == []
+        assert public and set(unmapped) <= set(NOT_TENANT_OWNED), (
+            f"{operation.label}: path parameter(s) {unmapped} name no object of merchant A; add a factory "
+            "to FACTORIES so the cross-tenant matrix covers this operation"
+        )
+        return
+    path = fill_path(operation, {name: FACTORIES[name](world.a_ids) for name in operation.path_parameters})
+    tokens = world.b_tokens.holding(operation.required_scopes)
+    assert tokens, f"{operation.label}: none of B's tokens holds {operation.required_scopes}; add one to the matrix"
+    for kind, token in tokens.items():
+        before = _tables(app)
+        response = _call(client, operation, path, token)
+        assert response.status_code == 404, (kind, response.status_code, response.get_data(as_text=True)[:300])
+        assert response.mimetype == "application/problem+json"
+        assert _tables(app) == before, f"{operation.label} with B's {kind} token changed the database"
+
+
+@pytest.mark.parametrize(
+    "operation", [op for op in WITH_PATH_PARAMETERS if "merchant_id" in op.path_parameters], ids=lambda op: op.label
+)
+def test_an_app_the_merchant_never_authorised_gets_404(app, world, client, operation):
+    path = fill_path(operation, {name: FACTORIES[name](world.a_ids) for name in operation.path_parameters})
+    before = _tables(app)
+    response = _call(client, operation, path, world.unauthorised_token)
+    assert response.status_code == 404, response.get_data(as_text=True)[:300]
+    assert _tables(app) == before
+
+
+@pytest.mark.parametrize(
+    "operation", [op for op in WITH_PATH_PARAMETERS if "merchant_id" in op.path_parameters], ids=lambda op: op.label
+)
+def test_b_reaches_its_own_merchant(app, world, client, operation):
+    """The control: the same call for B's own merchant succeeds, so the 404 above is isolation."""
+    path = fill_path(operation, {"merchant_id": world.b_merchant_id})
+    for kind, token in world.b_tokens.holding(operation.required_scopes).items():
+        response = _call(client, operation, path, token)
+        assert 200 <= response.status_code < 300, (kind, response.status_code)
+
+
+@pytest.mark.parametrize("operation", LISTS, ids=lambda op: op.label)
+def test_lists_never_show_a_foreign_id(app, world, client, operation):
+    assert not operation.path_parameters, "a list under a path parameter needs B's own id here"
+    tokens = world.b_tokens.holding(operation.required_scopes)
+    assert tokens, f"{operation.label}: none of B's tokens holds {operation.required_scopes}; add one to the matrix"
+    for kind, token in tokens.items():
+        response = client.get(operation.path, query_string={"limit": 100}, headers=bearer(token))
+        assert response.status_code == 200, (kind, response.get_data(as_text=True)[:300])
+        page = response.get_json()
+        assert page["has_more"] is False
+        assert page["data"], f"{operation.label} is empty for B's {kind} token: the check would prove nothing"
+        text = json.dumps(page)
+        leaked = {what: value for what, value in world.a_ids.items() if value in text}
+        assert not leaked, f"{operation.label} with B's {kind} token shows A's {leaked}"

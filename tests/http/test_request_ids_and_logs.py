@@ -1,0 +1,96 @@
+"""``X-Request-Id`` in and out, and one structured JSON access-log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from tests.conftest import bearer
+from tests.problems import assert_problem, raw_client
+
+GENERATED = re.compile(r"req_[0-9a-z]{26}")
+
+
+def test_a_safe_request_id_is_echoed(client):
+    for request_id in ("abc-123", "7f0c1b5e-2c1d-4c57-9b0e-4f1f8b0a6c11", "a.b:c_d", "x" * 128):
+        response = client.get("/healthz", headers={"X-Request-Id": request_id})
+        assert response.headers["X-Request-Id"] == request_id
+
+
+def test_a_request_id_is_generated_when_none_is_sent(client):
+    first, second = client.get("/healthz"), client.get("/healthz")
+    assert GENERATED.fullmatch(first.headers["X-Request-Id"])
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        "abc\r\nSet-Cookie: x=1",
+        "abc\n",
+        "abc\r",
+        "x" * 129,
+        "",
+        "a b",
+        "<script>",
+        "id\x00",
+        "ïd",
+        "a;b",
+    ],
+)
+def test_an_unsafe_request_id_is_replaced(client, unsafe):
+    # set in the WSGI environ directly: a client library would refuse to send most of these
+    response = client.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": unsafe})
+    assert response.status_code == 200
+    assert GENERATED.fullmatch(response.headers["X-Request-Id"]), response.headers["X-Request-Id"]
+
+
+def test_the_request_id_is_in_problem_bodies(client):
+    response = client.get("/v1/apps", headers={"X-Request-Id": "trace-42"})
+    body = assert_problem(response, 401)
+    assert body["request_id"] == "trace-42" == response.headers["X-Request-Id"]
+    generated = client.get("/v1/apps", environ_overrides={"HTTP_X_REQUEST_ID": "bad\r\nid"})
+    assert assert_problem(generated, 401)["request_id"] == generated.headers["X-Request-Id"]
+
+
+def test_the_request_id_is_on_unknown_routes_too(app):
+    response = raw_client(app).get("/nowhere", headers={"X-Request-Id": "lost-1"})
+    assert assert_problem(response, 404)["request_id"] == "lost-1"
+
+
+def _json_lines(records) -> list[dict]:
+    """Format captured records with the gateway's own handler formatter, as they reach stderr."""
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "_shijing", False)]
+    return [json.loads(handler.formatter.format(record)) for record in records]
+
+
+def test_one_structured_json_access_log_line_per_request(make_app, factory, caplog):
+    app = make_app(ACCESS_LOG=True)
+    client = app.test_client()
+    partner = factory.app_client()
+    token = factory.token(partner, "apps.manage")
+    caplog.set_level(logging.INFO, logger="shijing.access")
+
+    client.get(f"/v1/apps/{partner.id}", headers={**bearer(token), "X-Request-Id": "log-1"})
+    client.get("/v1/apps/app_missing", headers={**bearer(token), "X-Request-Id": "log-2"})
+
+    lines = _json_lines([r for r in caplog.records if r.name == "shijing.access"])
+    assert [line["request_id"] for line in lines] == ["log-1", "log-2"]
+    ok, missing = lines
+    assert ok["route"] == missing["route"] == "/v1/apps/<app_id>"  # the template, not the raw path
+    assert (ok["status"], missing["status"]) == (200, 404)
+    assert ok["method"] == "GET" and ok["path"] == f"/v1/apps/{partner.id}"
+    assert ok["app_id"] == partner.id
+    assert isinstance(ok["duration_ms"], (int, float)) and ok["duration_ms"] >= 0
+    assert ok["level"] == "INFO" and ok["logger"] == "shijing.access" and ok["time"]
+    # credentials never reach the log
+    assert token not in json.dumps(lines)
+
+
+def test_no_access_log_when_disabled(client, caplog):
+    caplog.set_level(logging.INFO, logger="shijing.access")
+    client.get("/healthz")
+    assert not [r for r in caplog.records if r.name == "shijing.access"]

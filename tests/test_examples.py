@@ -1,0 +1,35 @@
+"""The examples a partner copies must run against a real gateway on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gateway.config import REPO_ROOT
+
+
+def _example_env(app_config, live_server) -> dict:
+    env = os.environ.copy()
+    env.update(
+        SHIJING_INSTANCE_PATH=app_config["INSTANCE_PATH"],
+        SHIJING_DATABASE_URL=app_config["DATABASE_URL"],
+        SHIJING_ISSUER=live_server.url,
+        SHIJING_BASE_URL=live_server.url,
+        SHIJING_LOG_LEVEL="WARNING",
+    )
+    if app_config["REDIS_URL"]:
+        env["SHIJING_REDIS_URL"] = app_config["REDIS_URL"]
+    return env
+
+
+def test_first_call_example_lists_authorising_merchants_and_events(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "first_call.py")],
+        env=_example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "authorised by Chongqing Hotpot House" in result.stdout
+    assert "authorised by Riverside Homestay" in result.stdout
+    assert result.stdout.count("authorization.granted") == 2
