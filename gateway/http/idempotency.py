@@ -9,7 +9,9 @@
 - A 4xx outcome stores nothing, so a corrected retry with the same key goes through.
 
 The stored response is written in the same transaction as the change it describes, so a crash
-can never leave a change without its record (or the reverse). A claim left by a crashed worker
+can never leave a change without its record (or the reverse). Its body is sealed with AES-GCM
+under a key derived from the instance secret: a replay must be able to return a client secret
+that the first response carried, but the table must never hold one in clear. A claim left by a crashed worker
 is taken over after ``STALE_CLAIM_SECONDS``.
 """
 
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import timedelta
 from functools import wraps
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app, g, request
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +36,21 @@ from gateway.http.models import IdempotencyRecord
 STALE_CLAIM_SECONDS = 60
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("Content-Type", "Location")
+
+
+def _sealing_key() -> bytes:
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    return hashlib.sha256(b"shijing-idempotency-seal:" + secret).digest()
+
+
+def _seal(body: bytes, scope_key: str) -> bytes:
+    nonce = os.urandom(12)
+    # the scope key is bound as associated data: a sealed body cannot be moved to another key
+    return nonce + AESGCM(_sealing_key()).encrypt(nonce, body, scope_key.encode("utf-8"))
+
+
+def _unseal(blob: bytes, scope_key: str) -> bytes:
+    return AESGCM(_sealing_key()).decrypt(blob[:12], blob[12:], scope_key.encode("utf-8"))
 
 
 def _fingerprint() -> str:
@@ -101,7 +120,7 @@ def _store(session, scope_key: str, response) -> None:
             state="done",
             response_status=response.status_code,
             response_headers={k: response.headers[k] for k in REPLAYED_HEADERS if k in response.headers},
-            response_body=response.get_data(),
+            response_body=_seal(response.get_data(), scope_key),
         )
     )
 
@@ -126,7 +145,7 @@ def idempotent(view):
         stored = _claim(db, scope_key, _fingerprint(), ttl)
         if stored is not None:
             response = current_app.response_class(
-                stored.response_body, status=stored.response_status, headers=stored.response_headers
+                _unseal(stored.response_body, scope_key), status=stored.response_status, headers=stored.response_headers
             )
             response.headers["Idempotency-Replayed"] = "true"
             response.headers["Idempotency-Key"] = key

@@ -70,6 +70,8 @@ def configure_logging(level: str) -> None:
     handler._shijing = True
     root.addHandler(handler)
     root.setLevel(level)
+    # Authlib logs every issued token (access and refresh, in clear) at DEBUG: never below INFO.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, root.getEffectiveLevel()))
 
 
 def init_app(app: Flask) -> None:

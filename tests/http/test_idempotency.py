@@ -306,3 +306,36 @@ def test_concurrent_duplicates_one_201_one_409(live_server, token, db_session, m
         f"{live_server.url}/v1/apps", json=BODY, headers=_headers(token, "race"), timeout=10
     )
     assert replay.status_code == 201 and replay.content == results["first"].content
+
+
+def test_stored_responses_never_hold_a_client_secret_in_clear(client, factory, db_session):
+    """The replay must return the secret the first response carried, yet the table holds it sealed."""
+    from gateway.http.models import IdempotencyRecord
+
+    partner = factory.app_client()
+    token = factory.token(partner, "apps.manage")
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "rotate-once"}
+
+    first = client.post(f"/v1/apps/{partner.id}/rotate-secret", headers=headers)
+    replay = client.post(f"/v1/apps/{partner.id}/rotate-secret", headers=headers)
+
+    secret = first.get_json()["client_secret"]
+    assert replay.get_json()["client_secret"] == secret
+    stored = db_session.scalars(select(IdempotencyRecord)).all()
+    assert len(stored) == 1
+    assert secret.encode() not in stored[0].response_body
+    assert b"client_secret" not in stored[0].response_body
+
+
+def test_authlib_never_logs_issued_tokens_even_at_debug(app, client, factory, caplog):
+    """Authlib's grant loggers print whole token dicts at DEBUG; create_app keeps them at INFO or above."""
+    import logging
+
+    from tests.oauth.flows import code_flow
+
+    partner = factory.app_client()
+    with caplog.at_level(logging.DEBUG):
+        tokens = code_flow(app, partner, factory.user(), scope="openid profile")
+    assert tokens["access_token"] not in caplog.text
+    assert tokens["refresh_token"] not in caplog.text
+    assert logging.getLogger("authlib").getEffectiveLevel() >= logging.INFO

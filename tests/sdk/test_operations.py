@@ -1,0 +1,133 @@
+"""Every operation the SDK exposes, called through the SDK against the real gateway, and every
+response parsed into the model the contract names.
+
+The list of operations comes from the contract itself (minus ``x-sdk-ignore``), not from the
+generated code: an operation added to ``openapi/`` fails here until it has a scenario below —
+it cannot be skipped by forgetting to regenerate, nor by forgetting to test it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import shijing
+import shijing.models
+from shijing._generated import OPERATIONS
+
+from tests.contract import spec
+from tests.sdk.conftest import CONSOLE_REDIRECT
+
+
+def exposed_operations() -> list[tuple[str, str | None]]:
+    """(operationId, the schema name of its 2xx JSON body) for every operation not x-sdk-ignore."""
+    out = []
+    for item in spec()["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict) or "operationId" not in op or op.get("x-sdk-ignore"):
+                continue
+            model = None
+            for status, response in sorted(op.get("responses", {}).items()):
+                if not str(status).startswith("2"):
+                    continue
+                schema = (response.get("content") or {}).get("application/json", {}).get("schema", {})
+                if "$ref" in schema:
+                    model = schema["$ref"].rsplit("/", 1)[-1]
+                break
+            out.append((op["operationId"], model))
+    return out
+
+
+EXPOSED = exposed_operations()
+
+
+def test_the_generated_client_exposes_exactly_the_contract_operations():
+    assert sorted(OPERATIONS) == sorted(op_id for op_id, _ in EXPOSED)
+
+
+# --- one scenario per operation: (world) -> the SDK's return value ---------------------------
+
+
+def _cc(world, **kw):
+    world.merchants  # noqa: B018  (authorisations exist)
+    return world.client(**kw)
+
+
+def _app(world):
+    return _cc(world).apps.create(name="Scenario App", kind="web_app", redirect_uris=["https://s.example/cb"])
+
+
+def _console_client(world):
+    console = world.factory.app_client(scopes=["openid", "profile", "account.authorizations"], kind="web_app",
+                                       client_type="public", first_party=True, redirect_uris=[CONSOLE_REDIRECT])
+    world.merchants  # noqa: B018  (the owner authorised the partner app for the first merchant)
+    client, _ = world.user_client(console, "account.authorizations", world.merchant_owner,
+                                  redirect_uri=CONSOLE_REDIRECT, public=True)
+    return client
+
+
+def _openid_client(world):
+    client, _ = world.user_client(world.partner, "openid profile")
+    return client
+
+
+def _events(world):
+    return _cc(world).events.list()
+
+
+SCENARIOS = {
+    "platform_health": lambda w: w.client().platform.health(),
+    "platform_readiness": lambda w: w.client().platform.readiness(),
+    "platform_openapi": lambda w: w.client().platform.openapi(),
+    "platform_list_scopes": lambda w: w.client().platform.list_scopes(),
+    "oauth_token": lambda w: w.client().oauth.token(grant_type="client_credentials", scope="merchant.read"),
+    "oauth_revoke": lambda w: (c := _cc(w)).oauth.revoke(token=c.auth.token(), token_type_hint="access_token"),
+    "oauth_introspect": lambda w: (c := _cc(w)).oauth.introspect(token=c.auth.token()),
+    "oauth_userinfo": lambda w: _openid_client(w).oauth.userinfo(),
+    "oauth_userinfo_post": lambda w: _openid_client(w).oauth.userinfo_post(),
+    "oauth_server_metadata": lambda w: w.client().oauth.server_metadata(),
+    "oauth_openid_configuration": lambda w: w.client().oauth.openid_configuration(),
+    "oauth_jwks": lambda w: w.client().oauth.jwks(),
+    "apps_list": lambda w: _cc(w).apps.list(limit=1),
+    "apps_create": _app,
+    "apps_get": lambda w: _cc(w).apps.get(_app(w).id),
+    "apps_update": lambda w: _cc(w).apps.update(_app(w).id, name="Renamed", redirect_uris=["https://r.example/cb"]),
+    "apps_delete": lambda w: _cc(w).apps.delete(_app(w).id),
+    "apps_rotate_secret": lambda w: _cc(w).apps.rotate_secret(_app(w).id),
+    "authorizations_list": lambda w: _cc(w).authorizations.list(status="active", subject_type="merchant"),
+    "authorizations_get": lambda w: _cc(w).authorizations.get(w.authorization_ids[0]),
+    "authorizations_disconnect": lambda w: _cc(w).authorizations.disconnect(w.authorization_ids[1]),
+    "authorizations_list_mine": lambda w: _console_client(w).authorizations.list_mine(status="active"),
+    "authorizations_revoke_mine": lambda w: _console_client(w).authorizations.revoke_mine(w.authorization_ids[0]),
+    "merchants_get": lambda w: _cc(w).merchants.get(w.merchants[0].id),
+    "events_list": _events,
+    "events_get": lambda w: _cc(w).events.get(_events(w).data[0].id),
+}
+
+
+@pytest.mark.parametrize("operation_id,model", EXPOSED, ids=[op for op, _ in EXPOSED])
+def test_operation_through_the_sdk(world, operation_id, model):
+    scenario = SCENARIOS.get(operation_id)
+    assert scenario is not None, f"{operation_id} is in the contract but has no SDK scenario here: add one"
+
+    result = scenario(world)
+
+    # the SDK really called this operation and the gateway said 2xx (the adapter's test client
+    # has also validated the body against the contract)
+    attr, method = OPERATIONS[operation_id]
+    template = next(p for p, item in spec()["paths"].items()
+                    for m, op in item.items() if isinstance(op, dict) and op.get("operationId") == operation_id)
+    prefix = template.split("{")[0]
+    assert any(p.startswith(prefix) and 200 <= status < 300 for _, p, status in world.adapter.log), world.adapter.log
+    assert callable(getattr(getattr(world.client(), attr), method))
+    if model is None:
+        assert result is None or isinstance(result, dict)
+        return
+    expected = getattr(shijing.models, model)
+    if isinstance(result, shijing.Page):
+        assert isinstance(result.model, expected)
+        assert all(type(item).__name__ != "dict" for item in result.data)
+    else:
+        assert isinstance(result, expected), f"{operation_id} returned {type(result).__name__}, not {model}"
+    component = spec()["components"]["schemas"][model]
+    if component.get("additionalProperties") is False or component.get("unevaluatedProperties") is False:
+        parsed = result.model if isinstance(result, shijing.Page) else result
+        assert not parsed.extra, f"the gateway sent fields {model} does not declare: {sorted(parsed.extra)}"
