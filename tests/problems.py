@@ -41,15 +41,6 @@ def raw_client(flask_app) -> FlaskClient:
     return FlaskClient(flask_app, flask_app.response_class, use_cookies=True)
 
 
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _csrf(response) -> str:
-    match = _CSRF.search(response.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
 def code_flow_token(
     flask_app,
     client,
@@ -62,50 +53,13 @@ def code_flow_token(
 ) -> dict:
     """A person's token the way a browser gets one: the sign-in page, the consent page (choosing
     ``merchant_id`` on the merchant picker), then the partner's code exchange with PKCE S256."""
-    from urllib.parse import parse_qs, urlsplit
+    from tests.oauth.flows import AuthorizationRequest, Browser, exchange
 
-    from tests.conftest import pkce_pair
-
-    browser = flask_app.test_client()
-    signed_in = browser.post(
-        "/login",
-        data={
-            "csrf_token": _csrf(browser.get("/login")),
-            "username": username,
-            "password": password,
-            "next": "/login",
-        },
-    )
+    browser = Browser(flask_app)
+    signed_in = browser.sign_in(username, password)
     assert signed_in.status_code == 303, signed_in.status_code
-    verifier, challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": client.id,
-        "redirect_uri": redirect_uri,
-        "scope": scope,
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    consent = browser.get("/oauth2/authorize", query_string=query)
-    assert consent.status_code == 200, consent.get_data(as_text=True)[:300]
-    form = {"csrf_token": _csrf(consent), "decision": "allow"}
-    if merchant_id is not None:
-        form["merchant_id"] = merchant_id
-    allowed = browser.post("/oauth2/authorize", query_string=query, data=form)
-    assert allowed.status_code == 303, allowed.get_data(as_text=True)[:300]
-    (code,) = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"]
-    exchange = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "code_verifier": verifier,
-    }
-    if client.secret is None:
-        response = flask_app.test_client().post(
-            "/oauth2/token", data={**exchange, "client_id": client.id}
-        )
-    else:
-        response = flask_app.test_client().post("/oauth2/token", data=exchange, auth=client.basic)
+    request = AuthorizationRequest(client, scope=scope, redirect_uri=redirect_uri)
+    code = browser.authorize(request, merchant_id=merchant_id)
+    response = exchange(flask_app.test_client(), code)
     assert response.status_code == 200, response.get_json()
     return response.get_json()

@@ -11,18 +11,16 @@ test fail) without anyone editing these suites.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 from gateway.oauth import scopes as scope_registry
-from tests.conftest import AppCredentials, pkce_pair
+from tests.conftest import AppCredentials
 from tests.contract import spec
+from tests.oauth import flows
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 REDIRECT_URI = "https://partner.example/cb"
 CONSOLE_REDIRECT_URI = "http://127.0.0.1:8766/callback"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # --- the spec's operations ----------------------------------------------------------------------
@@ -86,24 +84,17 @@ def fill_path(operation: Operation, values: dict[str, str]) -> str:
 # --- the real authorization-code flow ------------------------------------------------------------
 
 
-def _csrf(response) -> str:
-    match = _CSRF.search(response.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
 class Browser:
-    """A person's browser: signs in once through the sign-in page, then consents as often as asked."""
+    """A person's browser: signs in once through the sign-in page, then consents as often as asked
+    (the flow itself is ``tests.oauth.flows``, shared with the OAuth suite)."""
 
     def __init__(self, flask_app, username: str, password: str) -> None:
         self.flask_app = flask_app
-        self.client = flask_app.test_client()
-        page = self.client.get("/login")
-        signed_in = self.client.post(
-            "/login", data={"csrf_token": _csrf(page), "username": username, "password": password, "next": "/login"}
-        )
+        self._browser = flows.Browser(flask_app)
+        signed_in = self._browser.sign_in(username, password, next_url="/login")
         assert signed_in.status_code == 303, signed_in.status_code
-        self.csrf_token = _csrf(self.client.get("/login"))
+        self.client = self._browser.http
+        self.csrf_token = self._browser.session_csrf()
 
     @property
     def session_cookie(self) -> str:
@@ -113,28 +104,9 @@ class Browser:
                   merchant_id: str | None = None) -> dict:
         """Consent to ``scope`` for ``client`` (choosing ``merchant_id`` on the merchant picker),
         exchange the code with PKCE S256 and return the token response."""
-        verifier, challenge = pkce_pair()
-        query = {
-            "response_type": "code", "client_id": client.id, "redirect_uri": redirect_uri, "scope": scope,
-            "state": "contract-suite", "code_challenge": challenge, "code_challenge_method": "S256",
-        }
-        consent = self.client.get("/oauth2/authorize", query_string=query)
-        assert consent.status_code == 200, consent.get_data(as_text=True)[:500]
-        form = {"csrf_token": _csrf(consent), "decision": "allow"}
-        if merchant_id is not None:
-            form["merchant_id"] = merchant_id
-        allowed = self.client.post("/oauth2/authorize", query_string=query, data=form)
-        assert allowed.status_code == 303, allowed.get_data(as_text=True)[:500]
-        params = parse_qs(urlsplit(allowed.headers["Location"]).query)
-        assert "code" in params, params
-        exchange = {"grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": redirect_uri,
-                    "code_verifier": verifier}
-        token_client = self.flask_app.test_client()
-        if client.secret is None:
-            exchange["client_id"] = client.id
-            response = token_client.post("/oauth2/token", data=exchange)
-        else:
-            response = token_client.post("/oauth2/token", data=exchange, auth=client.basic)
+        request = flows.AuthorizationRequest(client, scope=scope, redirect_uri=redirect_uri)
+        code = self._browser.authorize(request, merchant_id=merchant_id)
+        response = flows.exchange(self.flask_app.test_client(), code)
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 

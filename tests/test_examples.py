@@ -9,7 +9,8 @@ import sys
 from gateway.config import REPO_ROOT
 
 
-def _example_env(app_config, live_server) -> dict:
+def example_env(app_config, live_server) -> dict:
+    """The example's ``shijing demo --json`` seeds the test database; it calls the live server."""
     env = os.environ.copy()
     env.update(
         SHIJING_INSTANCE_PATH=app_config["INSTANCE_PATH"],
@@ -26,7 +27,7 @@ def _example_env(app_config, live_server) -> dict:
 def test_first_call_example_lists_authorising_merchants_and_events(app, app_config, live_server):
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "examples" / "first_call.py")],
-        env=_example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
     )
 
     assert result.returncode == 0, result.stderr[-2000:]

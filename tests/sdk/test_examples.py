@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from gateway.config import REPO_ROOT
-
-
-def _example_env(app_config, live_server) -> dict:
-    """The example's ``shijing demo --json`` seeds the test database; it calls the live server."""
-    env = os.environ.copy()
-    env.update(
-        SHIJING_INSTANCE_PATH=app_config["INSTANCE_PATH"],
-        SHIJING_DATABASE_URL=app_config["DATABASE_URL"],
-        SHIJING_ISSUER=live_server.url,
-        SHIJING_BASE_URL=live_server.url,
-        SHIJING_LOG_LEVEL="WARNING",
-    )
-    if app_config["REDIS_URL"]:
-        env["SHIJING_REDIS_URL"] = app_config["REDIS_URL"]
-    return env
+from tests.test_examples import example_env
 
 
 def test_quickstart_example(app, app_config, live_server):
@@ -33,7 +18,7 @@ def test_quickstart_example(app, app_config, live_server):
         seed(session, app_config["INSTANCE_PATH"], live_server.url)
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "examples" / "quickstart.py")],
-        env=_example_env(app_config, live_server), capture_output=True, text=True, check=False, timeout=120,
+        env=example_env(app_config, live_server), capture_output=True, text=True, check=False, timeout=120,
     )
 
     assert result.returncode == 0, result.stderr[-2000:]
