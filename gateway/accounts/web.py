@@ -24,7 +24,8 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     def open_session(self, app, request):
         # no Cookie header at all: not even werkzeug's cookie parsing is needed
         if app.secret_key and (
-            not request.environ.get("HTTP_COOKIE") or not request.cookies.get(self.get_cookie_name(app))
+            not request.environ.get("HTTP_COOKIE")
+            or not request.cookies.get(self.get_cookie_name(app))
         ):
             return self.session_class()
         return super().open_session(app, request)
