@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from flask_cors import CORS
 from sqlalchemy import event
 from werkzeug.routing import BaseConverter

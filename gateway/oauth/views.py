@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session as web_session
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session as web_session
 from urllib.parse import urlencode
 
 from gateway.accounts.services import creator_of, merchants_of

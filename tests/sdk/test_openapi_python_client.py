@@ -4,7 +4,6 @@ extra) generates a client from it with no warning, and that client talks to the 
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 import subprocess
 import sys
