@@ -25,6 +25,10 @@ PREFIXES = {
     "event": "evt",
     "request": "req",
     "idempotency": "idk",
+    "poi": "poi",
+    "product": "prd",
+    "review": "rvw",
+    "page_view": "pgv",
 }
 
 

@@ -1,0 +1,1 @@
+"""POI pages: stores and their products, synced by partners, reviewed, found nearby, shown to users."""
