@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 
 import click
@@ -152,6 +154,13 @@ def worker(workers: int) -> None:
 def serve(host: str, port: int, dev: bool, workers: int, with_demo: bool) -> None:
     """Serve the gateway (gunicorn; --dev for the development server)."""
     os.environ.setdefault("SHIJING_ISSUER", f"http://{host}:{port}")
+    metrics_dir = None
+    if not dev and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each gunicorn worker has its own metric values; without a shared folder /metrics would
+        # report only the worker that happened to answer. prometheus_client reads the variable
+        # when it is first imported, so it is set before the app (and the client) is loaded.
+        metrics_dir = tempfile.mkdtemp(prefix="shijing-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from gateway.migrate import upgrade
 
     app = _app()
@@ -178,6 +187,15 @@ def serve(host: str, port: int, dev: bool, workers: int, with_demo: bool) -> Non
         if helper is not None:
             helper.send_signal(signal.SIGTERM)
             helper.wait(timeout=10)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _forget_worker_metrics(server, worker) -> None:
+    # a dead worker's gauges must not linger in the aggregate (prometheus_client multiprocess docs)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _gunicorn(host: str, port: int, workers: int) -> None:
@@ -189,6 +207,8 @@ def _gunicorn(host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "sync")
             self.cfg.set("accesslog", None)  # the app writes its own structured access log
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                self.cfg.set("child_exit", _forget_worker_metrics)
 
         def load(self):
             return create_app()

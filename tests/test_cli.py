@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
+import requests
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
@@ -212,3 +218,62 @@ def test_refusals_are_one_line_errors(shijing):
         "create-app", "--developer", "ghost", "--name", "x", "--kind", "web_app", expect=1
     )
     assert "no user 'ghost'" in nobody.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _requests_served(metrics_text: str, route: str) -> float:
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("shijing_http_requests_total{") and f'route="{route}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_serve_runs_gunicorn_workers_whose_metrics_add_up(instance, tmp_path):
+    """`shijing serve` (the production path): two workers answer, and /metrics counts what both
+    served, whichever worker answers the scrape."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SHIJING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(SHIJING_INSTANCE_PATH=str(instance), SHIJING_ENV="development",
+               SHIJING_LOG_LEVEL="WARNING", SHIJING_ACCESS_LOG="0")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:  # the child keeps its own descriptor
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", "2"],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=sink,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()[-2000:]
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the gateway did not start within 60 s"
+            time.sleep(0.2)
+        before = _requests_served(requests.get(f"{base}/metrics", timeout=5).text, "/healthz")
+
+        for _ in range(40):  # a new connection each time, so both workers take some
+            assert requests.get(f"{base}/healthz", headers={"Connection": "close"},
+                                timeout=5).status_code == 200
+
+        for _ in range(3):  # whichever worker answers the scrape sees all 40
+            scraped = requests.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=5)
+            assert _requests_served(scraped.text, "/healthz") == before + 40
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
