@@ -16,9 +16,12 @@ bp = Blueprint("accounts", __name__)
 @bp.get("/login")
 def login_page():
     """Show the sign-in page."""
+    # reauth: an app asked for a fresh sign-in (prompt=login, max_age), so the form is shown even
+    # to someone signed in
+    user = None if request.args.get("reauth") else current_user()
     return render_template(
         "login.html", csrf_token=csrf_token(), next=safe_next(request.args.get("next"), ""), error=None,
-        user=current_user(),
+        user=user,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session as web_session
 from urllib.parse import urlencode
 
@@ -47,8 +49,6 @@ def _consent_grant(user):
     except ValueError:
         # Authlib refuses to build an error whose description would echo characters RFC 6749
         # §4.1.2.1 forbids (e.g. a non-ASCII response_type): a malformed request, never redirected.
-        from authlib.oauth2.rfc6749 import InvalidRequestError
-
         raise InvalidRequestError("The request has malformed parameters.") from None
 
 
@@ -75,15 +75,44 @@ def authorize_page():
         grant = _consent_grant(user)
     except OAuth2Error as error:
         return _error_response(error)
-    if "none" in request.args.get("prompt", "").split():
+    prompts = request.args.get("prompt", "").split()
+    try:
+        sign_in_needed = user is None or _sign_in_is_stale(prompts)
+    except InvalidRequestError as error:
+        error.redirect_uri = grant.redirect_uri
+        return _error_response(error)
+    if "none" in prompts:
         # OpenID Connect Core §3.1.2.1: no page may be shown, and every grant needs one here
         from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
-        error = LoginRequiredError if user is None else ConsentRequiredError
+        error = LoginRequiredError if sign_in_needed else ConsentRequiredError
         return _error_response(error(redirect_uri=grant.redirect_uri))
-    if user is None:
-        return redirect("/login?" + urlencode({"next": request.full_path}), code=302)
+    if sign_in_needed:
+        return redirect("/login?" + urlencode({"next": _after_sign_in(), "reauth": "1"}), code=302)
     return _consent_page(grant, user)
+
+
+def _sign_in_is_stale(prompts: list[str]) -> bool:
+    """OpenID Connect Core §3.1.2.1: ``prompt=login`` asks for a fresh sign-in, ``max_age`` for
+    one at most that many seconds old."""
+    if "login" in prompts:
+        return True
+    max_age = request.args.get("max_age")
+    if max_age is None:
+        return False
+    if not max_age.isascii() or not max_age.isdigit() or len(max_age) > 10:
+        raise InvalidRequestError("max_age must be a number of seconds.")
+    return time.time() - int(web_session.get("auth_time", 0)) > int(max_age)
+
+
+def _after_sign_in() -> str:
+    """This authorization request again, minus ``prompt=login`` (kept, it would ask forever;
+    ``max_age`` stays and is met by the new sign-in)."""
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "prompt"]
+    prompts = [p for p in request.args.get("prompt", "").split() if p != "login"]
+    if prompts:
+        query.append(("prompt", " ".join(prompts)))
+    return request.path + "?" + urlencode(query)
 
 
 @bp.post("/oauth2/authorize")

@@ -27,6 +27,7 @@ from tests.oauth.flows import (
     exchange,
     introspect,
     query_of,
+    read_form,
     refresh,
     signed_in,
     without_query,
@@ -53,6 +54,9 @@ APPLICABLE = [
     "oidcc-redirect-uri-query-mismatch",
     "oidcc-redirect-uri-query-added",
     "oidcc-prompt-none-not-logged-in",
+    "oidcc-prompt-login",
+    "oidcc-max-age-1",
+    "oidcc-max-age-10000",
     "oidcc-codereuse",
     "oidcc-codereuse-30seconds",
     "oidcc-refresh-token",
@@ -61,8 +65,6 @@ NOT_APPLICABLE = {
     "oidcc-userinfo-post-body": "tokens only in the Authorization header (SECURITY row 20)",
     "oidcc-ensure-post-request-succeeds": "POST /oauth2/authorize is the consent form (CSRF)",
     "oidcc-prompt-none-logged-in": "no remembered consent: prompt=none answers consent_required",
-    "oidcc-prompt-login": "prompt=login does not force a new sign-in yet",
-    "oidcc-max-age-1": "max_age is not supported",
     "oidcc-id-token-hint": "id_token_hint is not supported",
     "oidcc-scope-email / -address / -phone / -all": "no email, address or phone claims",
     "oidcc-unsigned-request-object-*": "request objects are not supported",
@@ -249,6 +251,80 @@ def test_oidcc_prompt_none_not_logged_in(app, partner):
     params = query_of(response.headers["Location"])
     assert params["error"] == "login_required"
     assert params["state"] == request.state and params["iss"] == ISSUER
+
+
+SIGNED_IN_AT = 1935388800  # 2031-05-01T08:00:00Z, when the tests below sign in
+
+
+def _fresh_sign_in_asked(browser, request) -> str:
+    """The authorization request sends a signed-in browser back to the sign-in form; returns
+    where the form goes next."""
+    response = browser.consent_page(request)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    login = response.headers["Location"]
+    assert login.startswith("/login?")
+    page = browser.get(login).get_data(as_text=True)
+    assert 'type="password"' in page, "the sign-in form is shown again"
+    return read_form(page).hidden["next"]
+
+
+def test_oidcc_prompt_login(app, client, partner, owner):
+    with time_machine.travel(datetime(2031, 5, 1, 8, 0, tzinfo=UTC), tick=False) as traveller:
+        browser = signed_in(app, owner)
+        traveller.shift(120)
+        request = AuthorizationRequest(partner, scope="openid", nonce="n-login",
+                                       extra={"prompt": "login"})
+        next_url = _fresh_sign_in_asked(browser, request)
+        assert "prompt" not in query_of(next_url)  # asking again would loop forever
+        assert browser.sign_in(owner.username, next_url=next_url).headers["Location"] == next_url
+        assert browser.get(next_url).status_code == 200  # the consent page now
+        code = browser.authorize(AuthorizationRequest(
+            partner, scope="openid", nonce="n-login", state=request.state,
+            verifier=request.verifier, extra={}))
+        claims = _id_claims(client, exchange(client, code).get_json())
+    assert claims["auth_time"] == SIGNED_IN_AT + 120
+
+
+def test_oidcc_max_age_1(app, client, partner, owner):
+    with time_machine.travel(datetime(2031, 5, 1, 8, 0, tzinfo=UTC), tick=False) as traveller:
+        browser = signed_in(app, owner)
+        traveller.shift(2)
+        request = AuthorizationRequest(partner, scope="openid", nonce="n-age",
+                                       extra={"max_age": "1"})
+        next_url = _fresh_sign_in_asked(browser, request)
+        assert query_of(next_url)["max_age"] == "1"
+        browser.sign_in(owner.username, next_url=next_url)
+        code = browser.authorize(request)  # the new sign-in is 0 s old: max_age=1 is met
+        claims = _id_claims(client, exchange(client, code).get_json())
+    assert claims["auth_time"] == SIGNED_IN_AT + 2
+
+
+def test_oidcc_max_age_10000(app, client, partner, owner):
+    with time_machine.travel(datetime(2031, 5, 1, 8, 0, tzinfo=UTC), tick=False) as traveller:
+        browser = signed_in(app, owner)
+        traveller.shift(60)
+        code = browser.authorize(AuthorizationRequest(partner, scope="openid",
+                                                      extra={"max_age": "10000"}))
+        claims = _id_claims(client, exchange(client, code).get_json())
+    assert claims["auth_time"] == SIGNED_IN_AT  # no new sign-in was asked for
+
+
+@pytest.mark.parametrize("max_age", ["-1", "soon", "1e3", "99999999999"])
+def test_a_malformed_max_age_goes_back_as_invalid_request(app, partner, owner, max_age):
+    request = AuthorizationRequest(partner, scope="openid", extra={"max_age": max_age})
+    response = signed_in(app, owner).consent_page(request)
+    params = query_of(response.headers["Location"])
+    assert params["error"] == "invalid_request" and params["state"] == request.state
+
+
+def test_prompt_none_with_a_stale_sign_in_is_login_required(app, partner, owner):
+    with time_machine.travel(datetime(2031, 5, 1, 8, 0, tzinfo=UTC), tick=False) as traveller:
+        browser = signed_in(app, owner)
+        traveller.shift(30)
+        request = AuthorizationRequest(partner, scope="openid",
+                                       extra={"prompt": "none", "max_age": "10"})
+        params = query_of(browser.consent_page(request).headers["Location"])
+    assert params["error"] == "login_required"
 
 
 # --- the token endpoint --------------------------------------------------------------------------
