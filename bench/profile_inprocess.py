@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import scratch_dir  # noqa: E402
-from bench.http_ratios import ENDPOINTS, parse_args as ratio_args, seed, server_env  # noqa: E402
+from bench.http_ratios import ENDPOINTS, PG_BASELINE, parse_args as ratio_args, seed, server_env  # noqa: E402
 
 
 class InProcess:
@@ -38,11 +38,12 @@ class InProcess:
     Reusable by ad-hoc experiments: ``with InProcess() as bench: bench.time("healthz", 3000)``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, database_url: str = "") -> None:
         self.scratch = scratch_dir()
+        self.database_url = database_url
 
     def __enter__(self) -> "InProcess":
-        env = server_env(self.scratch, ratio_args([]), 8000)
+        env = server_env(self.scratch, ratio_args(["--database-url", self.database_url] if self.database_url else []), 8000)
         demo = seed(env)
         os.environ.clear()
         os.environ.update(env)
@@ -63,7 +64,10 @@ class InProcess:
         assert status.startswith("200"), (status, body)
         token = json.loads(body)["access_token"]
         self.environs = {}
-        for endpoint in ENDPOINTS:
+        endpoints = ENDPOINTS
+        if self.database_url:  # the same endpoint set http_ratios.py measures on PostgreSQL
+            endpoints = [e for e in ENDPOINTS if "sqlite" not in e.key] + [PG_BASELINE]
+        for endpoint in endpoints:
             path = endpoint.path.replace("{mid}", merchant)
             if endpoint.method == "POST":
                 self.environs[endpoint.key] = token_env
@@ -124,11 +128,13 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", help="endpoint key to profile with cProfile")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--count-calls", action="store_true", help="also count Python calls per request")
+    parser.add_argument("--database-url", default="", help="PostgreSQL database the run may migrate and seed "
+                        "(never the test suite's); default: SQLite on tmpfs")
     args = parser.parse_args(argv)
     if not (1 <= args.calls <= 100_000 and 1 <= args.reps <= 50):
         parser.error("bounded runs only: 1-100000 calls, 1-50 repetitions")
 
-    with InProcess() as bench:
+    with InProcess(args.database_url) as bench:
         keys = args.only.split(",") if args.only else list(bench.environs)
         if "hello" not in keys:
             keys.insert(0, "hello")

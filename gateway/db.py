@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
+from collections import namedtuple
 from datetime import datetime, timezone
 
+from flask import g
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -50,7 +53,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.close()
 
 
-def make_engine(url: str, pool_size: int = 5, statement_timeout_ms: int = 15000) -> Engine:
+def make_engine(
+    url: str, pool_size: int = 5, statement_timeout_ms: int = 15000, autocommit: bool = False
+) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -62,7 +67,75 @@ def make_engine(url: str, pool_size: int = 5, statement_timeout_ms: int = 15000)
         pool_pre_ping=False,
         # A runaway query is cut off instead of holding a worker (OWASP API4).
         connect_args={"options": f"-c statement_timeout={statement_timeout_ms}"},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+
+
+_READER = "_shijing_db_reader"
+
+
+class PrebuiltSelect:
+    """A SELECT built once with SQLAlchemy and run on the connection's DBAPI cursor directly.
+
+    For the statements every authenticated request runs (token lookup, authorization check,
+    merchant read). Core's ``Connection.execute`` spends ~60 µs of Python per statement on
+    machinery these statements do not need (compiled-cache lookup, execution context, result
+    metadata, Row objects) against ~12 µs for the driver call itself (bench/README.md).
+    Everything that decides *what* runs and what comes back is still SQLAlchemy's: the SQL text
+    and parameter order come from compiling the statement for the connection's dialect (once
+    per dialect), parameters and results pass through each column type's own bind and result
+    processors (``TypeEngine.bind_processor`` / ``result_processor``), a disconnect invalidates
+    the pooled connection as Core would. Rows are named tuples with the statement's column keys.
+
+    ``first(connection, params)`` takes a SQLAlchemy ``Connection`` (``reader()`` or the
+    session's): it runs in that connection's transaction, if any. SELECT only.
+    """
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self.row = namedtuple("Row", [column.key for column in statement.selected_columns])
+        self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dialect -> prepared
+
+    def _prepare(self, dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        binds = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in self.statement.selected_columns
+        )
+        prepared = (compiled, compiled.string, compiled.positiontup, binds, results if any(results) else None)
+        self._by_dialect[dialect] = prepared
+        return prepared
+
+    def first(self, connection: Connection, params: dict):
+        dialect = connection.dialect
+        prepared = self._by_dialect.get(dialect) or self._prepare(dialect)
+        compiled, sql, positions, binds, results = prepared
+        values = compiled.construct_params(params)
+        for name, processor in binds.items():
+            values[name] = processor(values[name])
+        if positions is not None:
+            values = tuple(values[name] for name in positions)
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, values)
+            raw = cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                connection.invalidate(error)
+            raise
+        finally:
+            cursor.close()
+        if raw is None:
+            return None
+        if results is not None:
+            raw = [value if processor is None else processor(value) for processor, value in zip(results, raw)]
+        return self.row._make(raw)
 
 
 def get_db() -> "Database":
@@ -78,11 +151,41 @@ def session() -> Session:
     return current_app.extensions["shijing.db"].session()
 
 
+def reader() -> Connection:
+    """The current request's connection for SELECTs (see ``Database.reader``)."""
+    from flask import current_app
+
+    return current_app.extensions["shijing.db"].reader()
+
+
 class Database:
-    """One engine per app, one session per app context (kept in ``app.extensions``)."""
+    """One engine per app, one session per app context (kept in ``app.extensions``).
+
+    Two ways to reach the database inside a request:
+
+    - ``session()``: the ORM session and its transaction, the unit of work. Everything that
+      writes goes through it; ``create_app``'s ``_unit_of_work`` commits it after a successful
+      response and rolls it back after an error, so a request's change, its events and its
+      idempotency record land together or not at all.
+    - ``reader()``: a Core connection for SELECTs on hot read paths (token lookup, the
+      authorization check, small GETs). While the request has no session it is a connection of
+      its own, checked out on first use and returned at teardown, that never opens a
+      transaction: SQLite runs a SELECT outside one anyway (pysqlite begins only before DML),
+      and PostgreSQL runs it in autocommit, so a read costs one round trip instead of
+      ``BEGIN`` + query + ``COMMIT``. Under READ COMMITTED every statement sees the latest
+      committed data either way, so what a read returns is unchanged. As soon as the request
+      has a session (a view that writes, like the public POI page recording a view on GET),
+      ``reader()`` hands out the session's connection instead: later reads see the request's
+      own uncommitted writes, and the write still commits with the unit of work.
+
+    Measured (bench/README.md): the session's lifecycle (create, autobegin, commit, close,
+    remove) cost ~350 µs of CPU per request against ~40 µs for the read itself; a request that
+    only reads through ``reader()`` never pays it.
+    """
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        self._reader_engine: Engine | None = None
         self._factory: sessionmaker | None = None
         self.session: scoped_session | None = None
 
@@ -93,11 +196,40 @@ class Database:
         )
         self._factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.session = scoped_session(self._factory)
+        if self.is_sqlite:
+            self._reader_engine = self.engine
+        else:
+            # PostgreSQL: the reader's connections live in autocommit, in a pool of their own.
+            # Switching a shared pool's connection per checkout (engine.execution_options(
+            # isolation_level="AUTOCOMMIT")) cost ~200 µs of CPU per request in SQLAlchemy's
+            # characteristic set/reset and joined event dispatch (bench/README.md); a second
+            # pool costs one more idle connection per busy worker thread. Disposed together.
+            self._reader_engine = make_engine(
+                config["DATABASE_URL"], config["DB_POOL_SIZE"], config["DB_STATEMENT_TIMEOUT_MS"],
+                autocommit=True,
+            )
+            event.listen(self.engine, "engine_disposed", lambda engine: self._reader_engine.dispose())
         app.extensions["shijing.db"] = self
 
         @app.teardown_appcontext
         def _remove_session(exc):
-            self.session.remove()
+            connection = g.pop(_READER, None)
+            if connection is not None:
+                connection.close()
+            if self.session.registry.has():
+                self.session.remove()
+
+    def reader(self) -> Connection:
+        """A connection for SELECTs only, in the current app context (see the class docstring).
+
+        Never write through it: a write belongs to ``session()`` and its unit of work."""
+        if self.session.registry.has():
+            return self.session().connection()
+        connection = g.get(_READER)
+        if connection is None:
+            connection = self._reader_engine.connect()
+            setattr(g, _READER, connection)
+        return connection
 
     def new_session(self) -> Session:
         """A session outside the request scope (CLI, workers, concurrent work)."""

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
+from gateway.db import PrebuiltSelect
 from gateway.oauth.models import Token
 from gateway.security import hash_credential
 
@@ -48,7 +49,7 @@ class TokenInfo:
         return self.subject_id if self.subject_type == "creator" else None
 
 
-_LOOKUP = select(
+_LOOKUP = PrebuiltSelect(select(
     Token.id,
     Token.app_id,
     Token.grant_type,
@@ -59,7 +60,7 @@ _LOOKUP = select(
     Token.scope,
     Token.access_expires_at,
     Token.revoked_at,
-).where(Token.access_token_hash == bindparam("h"))
+).where(Token.access_token_hash == bindparam("h")))
 
 
 class TokenCache:
@@ -72,15 +73,16 @@ class TokenCache:
         self._redis = None
 
     # -- lookups -------------------------------------------------------------------------------
-    def lookup(self, session, raw_token: str) -> TokenInfo | None:
+    def lookup(self, connection, raw_token: str) -> TokenInfo | None:
+        """``connection``: a SQLAlchemy Connection, used only on a cache miss."""
         self._ensure_listener()
         digest = hash_credential(raw_token)
         now = time.monotonic()
         hit = self._entries.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        # Core execution on the session's connection: no ORM overhead for a column-only select
-        row = session.connection().execute(_LOOKUP, {"h": digest}).first()
+        # a PrebuiltSelect: neither ORM nor Core execution overhead for a column-only select
+        row = _LOOKUP.first(connection, {"h": digest})
         info = None
         if row is not None:
             info = TokenInfo(

@@ -94,3 +94,29 @@ def test_no_access_log_when_disabled(client, caplog):
     caplog.set_level(logging.INFO, logger="shijing.access")
     client.get("/healthz")
     assert not [r for r in caplog.records if r.name == "shijing.access"]
+
+
+def test_the_gateway_log_formatter_writes_exactly_what_python_json_logger_writes():
+    # observability._JsonFormatter shortcuts two per-line costs; its lines must stay identical
+    from pythonjsonlogger.json import JsonFormatter
+
+    from gateway.http import observability
+
+    ours = observability._JsonFormatter(observability.LOG_FORMAT, rename_fields=observability.LOG_RENAMES)
+    reference = JsonFormatter(observability.LOG_FORMAT, rename_fields=observability.LOG_RENAMES)
+    access = logging.getLogger("shijing.access")
+    records = []
+    for created in (1_790_000_000.0, 1_790_000_000.999, 1_790_000_001.0005, 1_790_000_061.25):
+        record = access.makeRecord(access.name, logging.INFO, "(unknown file)", 0, "request", (), None,
+                                   extra={"request_id": "req_1", "status": 200, "path": "/ü", "app_id": None})
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        records.append(record)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        records.append(logging.getLogger("shijing.test").makeRecord(
+            "shijing.test", logging.ERROR, __file__, 1, "failed %s", ("x",), sys.exc_info()))
+    for record in records:
+        assert ours.format(record) == reference.format(record)
