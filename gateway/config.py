@@ -29,6 +29,7 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "REFRESH_TOKEN_ABSOLUTE_TTL": (90 * 86400, int),
     "SECRET_ROTATION_GRACE": (86400, int),  # old client secret keeps working this long
     "TOKEN_CACHE_TTL": (5.0, float),  # seconds a worker may trust a cached token lookup
+    "POI_PAGE_CACHE_TTL": (5.0, float),  # seconds a worker reuses a rendered public POI page (0: off)
     "RATELIMIT_APP": ("1200/minute", str),
     "RATELIMIT_MERCHANT": ("600/minute", str),
     "RATELIMIT_IP": ("300/minute", str),  # unauthenticated endpoints: token, login

@@ -25,8 +25,9 @@ PARTNER_SCOPES = [
     "apps.manage", "authorizations.read", "events.read", "webhooks.manage", "merchant.read",
     "poi.read", "poi.write", "miniprogram.manage", "miniprogram.mount", "video.read",
     "service_account.read", "service_account.crm", "service_account.message",
-    "order.read", "order.fulfil", "data.export", "openid", "profile",
+    "order.read", "order.fulfil", "data.export", "openid", "profile", "public.read",
 ]
+CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review"]
 MERCHANT_GRANT = ["merchant.read", "poi.read", "poi.write", "service_account.read", "service_account.crm",
                   "service_account.message", "order.read", "order.fulfil", "data.export"]
 
@@ -86,8 +87,10 @@ def seed(session, instance_path: str, issuer: str) -> dict:
         developer_user_id=users["operator"].id, name="Shijing Console",
         description="The platform's own console (first-party, public client).",
         kind="web_app", client_type="public", redirect_uris=["http://127.0.0.1:8766/callback"],
-        scopes=["openid", "profile", "account.authorizations"], first_party=True,
+        scopes=CONSOLE_SCOPES, first_party=True,
     )
+    if set(CONSOLE_SCOPES) - set(console.scopes):  # a console seeded before POI review existed
+        console.scopes = scope_registry.parse(scope_registry.join([*console.scopes, *CONSOLE_SCOPES]))
     authorization_ids = {}
     for merchant, owner in ((hotpot, users["hotpot-owner"]), (homestay, users["homestay-owner"])):
         authorization = authorizations.grant(
@@ -95,6 +98,7 @@ def seed(session, instance_path: str, issuer: str) -> dict:
             user_id=owner.id, scopes=MERCHANT_GRANT,
         )
         authorization_ids[merchant.id] = authorization.id
+    pois = _seed_pois(session, partner, {"hotpot": hotpot, "homestay": homestay}, users["operator"])
     session.commit()
 
     stored = {
@@ -128,4 +132,93 @@ def seed(session, instance_path: str, issuer: str) -> dict:
              "authorization_id": authorization_ids[homestay.id]},
         ],
         "creator": {"id": creator.id, "username": "creator", "name": creator.name},
+        "pois": [{"id": poi.id, "external_id": poi.external_id, "name": poi.name, "merchant_id": poi.merchant_id,
+                  "page_url": f"{issuer}/p/{poi.id}"} for poi in pois],
     }
+
+
+# --- POIs and products, live (approved by the demo operator), and one edit waiting for review ----
+
+_WEEK = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DEMO_POIS = {
+    "hotpot": [
+        ("hotpot-jiefangbei", {
+            "name": "重庆老火锅（解放碑店）", "category": "food",
+            "attributes": {"cuisine": "hotpot", "avg_price_per_person": 10800, "private_rooms": True},
+            "address": "渝中区解放碑八一路 99 号", "province": "重庆市", "city": "重庆", "district": "渝中区",
+            "lat": 29.557_834, "lng": 106.577_291, "phone": "023-6868 1001",
+            "opening_hours": {"timezone": "Asia/Shanghai",
+                              "weekly": [{"days": _WEEK, "open": "11:00", "close": "02:00"}],
+                              "special_days": [{"date": "2026-12-31", "closed": True, "note": "跨年夜包场"}]},
+        }, [
+            ("hotpot-voucher-100", {"type": "voucher", "title": "100 元代金券", "price": 8800, "original_price": 10000,
+                                    "stock": 500, "refund_policy": "auto_refund_on_expiry",
+                                    "usage_rules": {"notes": "全场通用，不与其他优惠同享", "max_per_order": 4}}),
+            ("hotpot-set-2", {"type": "set_meal", "title": "双人套餐", "price": 16800, "original_price": 19800,
+                              "stock": 200, "contents": [{"name": "鸳鸯锅底", "quantity": 1, "price": 5800},
+                                                         {"name": "鲜毛肚", "quantity": 1, "price": 4800},
+                                                         {"name": "嫩牛肉", "quantity": 1, "price": 4200}]}),
+        ]),
+        ("hotpot-guanyinqiao", {
+            "name": "重庆老火锅（观音桥店）", "category": "food", "attributes": {"cuisine": "hotpot"},
+            "address": "江北区观音桥步行街 18 号", "province": "重庆市", "city": "重庆", "district": "江北区",
+            "lat": 29.575_210, "lng": 106.531_180, "phone": "023-6868 1002",
+            "opening_hours": {"weekly": [{"days": _WEEK, "open": "10:30", "close": "23:30"}]},
+        }, [
+            ("hotpot-voucher-50", {"type": "voucher", "title": "50 元代金券", "price": 4500, "original_price": 5000,
+                                   "stock": 0}),
+        ]),
+    ],
+    "homestay": [
+        ("riverside-nanbin", {
+            "name": "江畔民宿（南滨路）", "category": "homestay",
+            "attributes": {"max_guests": 4, "room_count": 8, "pets_allowed": True, "check_in_time": "14:00",
+                           "check_out_time": "12:00"},
+            "address": "南岸区南滨路 66 号", "province": "重庆市", "city": "重庆", "district": "南岸区",
+            "lat": 29.548_912, "lng": 106.582_931, "phone": "023-6262 8080",
+        }, [
+            ("riverside-night", {"type": "reservation", "title": "江景大床房 1 晚", "price": 39800,
+                                 "original_price": 45800, "stock": 8, "booking_required": True,
+                                 "refund_policy": "refundable_anytime"}),
+        ]),
+    ],
+}
+# the edit that waits for review, so the demo shows a live POI with a pending change
+PENDING_EDIT = ("hotpot-jiefangbei", {"name": "重庆老火锅（解放碑旗舰店）"})
+
+
+def _approve_pending(session, subject_type: str, subject_id: str, operator: User) -> None:
+    from gateway.poi import review, services
+
+    state = services.review_states(session, subject_type, [subject_id]).get(subject_id)
+    if state and state["status"] == "pending":
+        review.approve(session, review.get_submission(session, state["submission_id"]), operator)
+
+
+def _seed_pois(session, partner: App, merchants: dict, operator: User) -> list:
+    """Create what is missing (nothing is touched on a second run): live POIs and products of the
+    demo merchants, synced by the partner app and approved by the demo operator."""
+    from gateway.poi import services
+    from gateway.poi.models import Poi, Product
+
+    seeded = []
+    for key, entries in DEMO_POIS.items():
+        caller = services.Caller(app_id=partner.id, merchant_id=merchants[key].id)
+        for external_id, body, products in entries:
+            poi = session.scalar(select(Poi).where(Poi.source_app_id == partner.id, Poi.external_id == external_id))
+            if poi is None:
+                poi, _ = services.upsert_poi(session, caller, external_id, {**body, "confirm_not_duplicate": True})
+                _approve_pending(session, "poi", poi.id, operator)
+                if external_id == PENDING_EDIT[0]:
+                    session.flush()
+                    session.refresh(poi)
+                    services.update_poi(session, caller, poi, PENDING_EDIT[1])
+            seeded.append(poi)
+            for product_external_id, product_body in products:
+                exists = session.scalar(select(Product.id).where(Product.source_app_id == partner.id,
+                                                                 Product.external_id == product_external_id))
+                if exists is None:
+                    product, _ = services.upsert_product(session, caller, product_external_id,
+                                                         {**product_body, "poi_external_ids": [external_id]})
+                    _approve_pending(session, "product", product.id, operator)
+    return seeded

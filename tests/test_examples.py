@@ -34,3 +34,25 @@ def test_first_call_example_lists_authorising_merchants_and_events(app, app_conf
     assert "authorised by Chongqing Hotpot House" in result.stdout
     assert "authorised by Riverside Homestay" in result.stdout
     assert result.stdout.count("authorization.granted") == 2
+
+
+def test_poi_sync_example_syncs_stores_and_prints_nearby_results(app, app_config, live_server):
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, str(REPO_ROOT / "examples" / "poi_sync.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=300,
+    )
+    result = run()
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert out.count("created=100") == 6, out  # 3 batches of stores, 3 of vouchers
+    assert "the demo operator approved 600 submissions" in out
+    nearby = [line for line in out.splitlines() if line.strip().endswith(("(open)", "(closed)", "(hours unknown)"))]
+    assert len(nearby) >= 5 and "老火锅 150 号店" in nearby[0], out
+    distances = [int(line.split("m")[0]) for line in nearby]
+    assert distances == sorted(distances) and distances[0] == 0
+    assert "on its page: 100 元代金券 ¥88.00" in out
+
+    again = run()  # resending the same batches changes nothing and submits nothing
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("unchanged=100") == 6 and "approved 0 submissions" in again.stdout

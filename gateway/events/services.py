@@ -14,6 +14,10 @@ EVENT_TYPES = {
     "authorization.revoked": "An authorization was revoked by its subject or the app (data: the authorization).",
     "app.updated": "The app's settings changed (data: the app).",
     "app.secret_rotated": "A new client secret was issued; the old one works until its expiry (data: secret hints).",
+    "poi.review.approved": "An operator approved a POI submission; its changes are live (data: the decision).",
+    "poi.review.rejected": "An operator rejected a POI submission; the live version is unchanged (data: the decision).",
+    "product.review.approved": "An operator approved a product submission; its changes are live (data: the decision).",
+    "product.review.rejected": "An operator rejected a product submission; the live version is unchanged (data: the decision).",
 }
 
 

@@ -3,6 +3,7 @@
 from alembic import context
 
 from gateway import models
+from gateway.migrate import include_object
 
 config = context.config
 target_metadata = models.metadata
@@ -27,6 +28,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
         compare_type=True,
+        include_object=include_object,  # leaves migration-only indexes (e.g. the spatial one) alone
     )
     with context.begin_transaction():
         context.run_migrations()

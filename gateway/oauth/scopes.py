@@ -51,6 +51,9 @@ SCOPES: dict[str, Scope] = {
            "merchant", "app"),
         _s("data.export", "Export the merchant's data and query its statistics.",
            "merchant", "app"),
+        _s("public.read", "Read public POIs, POI pages and the category taxonomy.", "app", "user"),
+        _s("platform.review", "Review POIs and products submitted by partners (platform operators only).",
+           "user", first_party=True),
         _s("account.authorizations", "See and revoke the apps the user has authorised.",
            "user", "merchant", "creator", first_party=True),
     ]

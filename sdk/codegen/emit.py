@@ -291,8 +291,9 @@ class Emitter:
         for f in optional:
             t = f.type.with_nullable(True)
             if self.needs(t):
-                expr = f"data.get({_q(f.json_name)})"
-                out.append(f"            {f.name}={self.decode(t, expr)},\n")
+                # decode data[key] once it is known to be there: mypy cannot narrow data.get(key)
+                inner = self.decode(t.with_nullable(False), f"data[{_q(f.json_name)}]")
+                out.append(f"            {f.name}=(None if data.get({_q(f.json_name)}) is None else {inner}),\n")
             else:
                 out.append(f"            {f.name}=data.get({_q(f.json_name)}),\n")
         out.append(f"            extra=extra_fields(data, {keys}),\n")

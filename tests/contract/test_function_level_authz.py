@@ -19,6 +19,7 @@ import pytest
 from gateway.demo import PARTNER_SCOPES
 from gateway.oauth import scopes as scope_registry
 from tests.conftest import Factory, bearer
+from tests.poi.api_world import seed_store
 from tests.tenants import (
     CONSOLE_REDIRECT_URI,
     REDIRECT_URI,
@@ -71,8 +72,10 @@ def world_template(app) -> World:
                                     redirect_uri=CONSOLE_REDIRECT_URI)
         assert granted["subject_type"] == "user"
         tokens["user_bound", missing] = granted["access_token"]
+    poi_id, product_id, submission_id = seed_store(app, partner, merchant.id, live=False)
     ids = {"merchant_id": merchant.id, "app_id": partner.id, "authorization_id": authorization_id,
-           "event_id": first_event_id(app, partner.id), "filename": "site.css"}
+           "event_id": first_event_id(app, partner.id), "filename": "site.css", "poi_id": poi_id,
+           "product_id": product_id, "submission_id": submission_id, "external_id": "store-1001"}
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -48,6 +48,7 @@ from sqlalchemy import event
 
 from gateway.demo import PARTNER_SCOPES
 from tests.conftest import Factory
+from tests.poi.api_world import seed_store
 from tests.contract import spec
 from tests.tenants import (
     CONSOLE_REDIRECT_URI,
@@ -104,7 +105,7 @@ BROWSER_OPERATIONS = {"accounts_login_page", "accounts_login", "accounts_logout"
                       "oauth_authorize"}
 TOKEN_BODY_OPERATIONS = {"oauth_revoke", "oauth_introspect"}
 CC_SCOPES = set(client_credentials_scopes(PARTNER_SCOPES))
-CONSOLE_SCOPES = "openid profile account.authorizations"
+CONSOLE_SCOPES = "openid profile account.authorizations platform.review"
 
 
 def test_every_operation_is_collected():
@@ -127,6 +128,9 @@ class World:
     partner_token: str
     console_token: str
     event_id: str
+    poi_id: str = ""
+    product_id: str = ""
+    submission_id: str = ""
     browser_cookie: str = ""
     csrf_token: str = ""
     victim_app_id: str = ""
@@ -164,6 +168,10 @@ class World:
             "authorization_id": self.victim_authorization_id,
             "event_id": self.event_id,
             "filename": "site.css",
+            "poi_id": self.poi_id,
+            "product_id": self.product_id,
+            "submission_id": self.submission_id,
+            "external_id": "store-1001",
         }
 
 
@@ -189,14 +197,14 @@ def nul_guard(app):
 def world_template(app):
     """Built once (argon2 hashes, a code flow, a sign-in); its rows are put back before each test."""
     factory = Factory(app)
-    owner = factory.user()
+    owner = factory.user(operator=True)  # also the operator who reviews through the console
     merchant_a = factory.merchant(owner)
     merchant_v = factory.merchant(owner)
     developer = factory.user(developer=True)
     partner = factory.app_client(scopes=PARTNER_SCOPES, developer=developer, redirect_uris=[REDIRECT_URI])
     factory.authorize(partner, merchant_a, merchant_grant_scopes())
     console = factory.app_client(
-        scopes=["openid", "profile", "account.authorizations"], kind="web_app", client_type="public",
+        scopes=CONSOLE_SCOPES.split(), kind="web_app", client_type="public",
         redirect_uris=[CONSOLE_REDIRECT_URI], first_party=True, developer=developer,
     )
     browser = Browser(app, owner.username, factory.password)  # merchant A's owner, signed in
@@ -204,6 +212,9 @@ def world_template(app):
     w = World(app, factory, owner, merchant_a, merchant_v, developer, partner, console,
               factory.token(partner), console_token, first_event_id(app, partner.id),
               browser_cookie=browser.session_cookie, csrf_token=browser.csrf_token)
+    # merchant A's live store (with an edit pending review) and voucher: the spec examples' objects
+    w.poi_id, w.product_id, w.submission_id = seed_store(app, partner, merchant_a.id, live=True,
+                                                         operator_user_id=owner.id)
     w.replenish()
     return w, snapshot_rows(app)
 
@@ -247,6 +258,12 @@ UNSOUND = {
     # A browser page: an unusable `next` is replaced by a safe default, never refused (the same
     # sign-in form is the right answer for a person); its only constraint is that maxLength.
     "accounts_login_page": {negative_data_rejection},
+    # A batch answers 200 with `result: error` for an invalid item (each item all-or-nothing, the
+    # others go through): an invalid item is reported in the body, not by the status.
+    "batchUpsertPois": {negative_data_rejection},
+    "batchUpsertProducts": {negative_data_rejection},
+    # The public page never refuses a link: an unknown `source` is recorded as `direct`.
+    "poi_public_page": {negative_data_rejection},
 }
 
 

@@ -15,7 +15,7 @@ from tests.contract import spec
 from tests.contract.test_spec import OPERATIONS, resolve
 from tests.problems import assert_problem, raw_client
 
-BROWSER_PAGES = {"/login", "/logout"}  # forms re-rendered for a person (HTML), like the OAuth pages
+BROWSER_PAGES = {"/login", "/logout", "/p/{poi_id}"}  # pages for a person (HTML), like the OAuth pages
 
 
 def _is_oauth(path: str) -> bool:
@@ -140,12 +140,14 @@ def test_protected_operation_without_token_is_problem_401(client, path, method, 
 
 def test_protected_operations_with_other_scopes_are_problem_403(client, factory, manager):
     partner, _ = manager
-    every = ("apps.manage", "events.read", "authorizations.read", "merchant.read")
+    every = ("apps.manage", "events.read", "authorizations.read", "merchant.read", "poi.read", "poi.write",
+             "public.read")
     tokens = {
         needed: factory.token(partner, " ".join(s for s in every if s != needed))
         for needed in every
     }
     tokens["account.authorizations"] = factory.token(partner, " ".join(every))
+    tokens["platform.review"] = tokens["account.authorizations"]  # first-party scopes: no partner holds them
     for path, method, operation in PROTECTED:
         (needed,) = [s for r in operation["security"] for s in r.get("oauth2", [])]
         response = client.open(

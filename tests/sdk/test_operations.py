@@ -73,6 +73,51 @@ def _events(world):
     return _cc(world).events.list()
 
 
+# --- POI pages and review ----------------------------------------------------------------------
+
+
+def _m0(world) -> str:
+    return world.merchants[0].id
+
+
+def _poi(world, external_id: str = "store-1001", **overrides):
+    from tests.poi.api_world import store
+
+    body = store(**overrides)
+    return _cc(world).poi_pages.upsert_poi(_m0(world), external_id, **body)
+
+
+def _operator_client(world):
+    from tests.poi.api_world import OPERATOR_CONSOLE_SCOPES
+
+    if "operator" not in world.extras:
+        console = world.factory.app_client(scopes=OPERATOR_CONSOLE_SCOPES, kind="web_app", client_type="public",
+                                           first_party=True, redirect_uris=[CONSOLE_REDIRECT])
+        world.extras["operator"], _ = world.user_client(console, "platform.review", world.factory.user(operator=True),
+                                                        redirect_uri=CONSOLE_REDIRECT, public=True)
+    return world.extras["operator"]
+
+
+def _live_poi(world):
+    poi = _poi(world)
+    _operator_client(world).review.approve_review_submission(poi.review.submission_id)
+    return poi
+
+
+def _product(world):
+    from tests.poi.api_world import voucher
+
+    _poi(world)
+    return _cc(world).poi_pages.upsert_product(_m0(world), "voucher-2001",
+                                               **voucher(poi_external_ids=["store-1001"]))
+
+
+def _store_item(external_id: str, lat: float) -> dict:
+    from tests.poi.api_world import store
+
+    return store(external_id=external_id, name=f"门店 {external_id}", lat=lat)
+
+
 SCENARIOS = {
     "platform_health": lambda w: w.client().platform.health(),
     "platform_readiness": lambda w: w.client().platform.readiness(),
@@ -100,6 +145,34 @@ SCENARIOS = {
     "merchants_get": lambda w: _cc(w).merchants.get(w.merchants[0].id),
     "events_list": _events,
     "events_get": lambda w: _cc(w).events.get(_events(w).data[0].id),
+    "listPois": lambda w: (_poi(w), _cc(w).poi_pages.list_pois(_m0(w), review_status="pending"))[1],
+    "createPoi": lambda w: _cc(w).poi_pages.create_poi(_m0(w), **_store_item("store-2001", 29.60)),
+    "getPoi": lambda w: _cc(w).poi_pages.get_poi(_m0(w), _poi(w).id),
+    "updatePoi": lambda w: _cc(w).poi_pages.update_poi(_m0(w), _poi(w).id, name="山城老火锅（旗舰店）"),
+    "upsertPoi": _poi,
+    "batchUpsertPois": lambda w: _cc(w).poi_pages.batch_upsert_pois(
+        _m0(w), items=[_store_item("s-1", 29.50), _store_item("s-2", 29.51)]),
+    "listProducts": lambda w: (_product(w), _cc(w).poi_pages.list_products(_m0(w), type="voucher"))[1],
+    "createProduct": lambda w: (_poi(w), _cc(w).poi_pages.create_product(
+        _m0(w), external_id="v-9", type="voucher", title="50 元代金券", price=4500, original_price=5000,
+        poi_external_ids=["store-1001"]))[1],
+    "getProduct": lambda w: _cc(w).poi_pages.get_product(_m0(w), _product(w).id),
+    "updateProduct": lambda w: _cc(w).poi_pages.update_product(_m0(w), _product(w).id, stock=10),
+    "upsertProduct": _product,
+    "batchUpsertProducts": lambda w: (_poi(w), _cc(w).poi_pages.batch_upsert_products(_m0(w), items=[
+        {"external_id": "v-1", "type": "voucher", "title": "代金券", "price": 1, "original_price": 2,
+         "poi_external_ids": ["store-1001"]}]))[1],
+    "listReviewSubmissions": lambda w: (_poi(w), _operator_client(w).review.list_review_submissions(status="pending"))[1],
+    "getReviewSubmission": lambda w: _operator_client(w).review.get_review_submission(_poi(w).review.submission_id),
+    "approveReviewSubmission": lambda w: _operator_client(w).review.approve_review_submission(
+        _poi(w).review.submission_id),
+    "rejectReviewSubmission": lambda w: _operator_client(w).review.reject_review_submission(
+        _poi(w).review.submission_id, reason="门头照缺失"),
+    "listPoiCategories": lambda w: _cc(w).poi_pages.list_poi_categories(),
+    "searchNearbyPois": lambda w: (_live_poi(w), _cc(w).poi_pages.search_nearby_pois(lat=29.563, lng=106.577))[1],
+    "searchPois": lambda w: (_live_poi(w), _cc(w).poi_pages.search_pois(city="重庆"))[1],
+    "getPublicPoi": lambda w: _cc(w).poi_pages.get_public_poi(_live_poi(w).id),
+    "getPoiPage": lambda w: (p := _live_poi(w), _product(w), _cc(w).poi_pages.get_poi_page(p.id))[2],
 }
 
 

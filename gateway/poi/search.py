@@ -1,0 +1,265 @@
+"""Finding POIs by place: ``nearby`` (public search) and ``within`` (the duplicate guard).
+
+Both read the spatial index of migration 0003, ``ix_pois_nearby``: latitude cut into 0.01° strips
+(about 1.1 km), then longitude, then lat, live, status and category. A query lists the strips that
+cover its circle and, within each, reads one longitude range, so it touches little more than the
+circle's bounding box, and only the index: the table is read for the few rows it returns
+(measurements and the alternatives that lost: bench/README.md, "POI").
+
+Distances are great-circle (haversine, :func:`gateway.poi.geo.distance_m`) and "nearest first" is
+exact. The database ranks candidates by a planar distance that needs no trigonometry per row
+(SQLite's math functions cost more than the index scan): x scaled by the cosine of the mid-latitude
+(its first-order Taylor term around the centre), which is within 0.04 % of haversine up to 100 km
+and 80° of latitude (measured: 3.9e-4 at worst). Python then computes the exact distances of the
+rows it got, re-sorts them, and checks that no row beyond the fetched ones could rank higher:
+every unfetched row is at least ``last fetched × (1 − ε)`` away. If that proof fails (a near tie at
+the cut), it fetches more. Near the poles or across the antimeridian the planar measure is
+meaningless: there it takes every row of the box and decides in Python.
+
+Statements are written once per dialect as SQL text: the strip expression must match the index
+exactly (the planner matches it textually), and building a ``select()`` per request would cost
+more than the query (PERFORMANCE.md §2.1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from gateway.clock import utcnow
+from gateway.poi import hours
+from gateway.poi.geo import EARTH_MEAN_RADIUS_M, distance_m
+
+INDEX_NAME = "ix_pois_nearby"
+STRIPS_PER_DEGREE = 100  # must match the index expression: lat * 100
+MAX_RADIUS_M = 100_000
+PLANAR_MAX_ABS_LAT = 80.0  # beyond it, no planar ranking (see the module docstring)
+PLANAR_ERROR = 1e-3  # ε: bound on |planar / haversine − 1| within MAX_RADIUS_M and PLANAR_MAX_ABS_LAT
+_METRES_PER_DEGREE = math.pi / 180 * EARTH_MEAN_RADIUS_M
+_UNLIMITED = 1_000_000
+_EXTRA_ROWS = 4  # fetched beyond the limit, so that the exactness proof rarely needs a second query
+
+# squared planar distance in m²: dx = Δlng·(a + Δlat·b) with a + Δlat·b ≈ metres per degree of
+# longitude at the mid-latitude; dy = Δlat·metres per degree
+_D2 = (
+    "((lng - :lng) * (:ax + (lat - :lat) * :bx) * (lng - :lng) * (:ax + (lat - :lat) * :bx)"
+    " + (lat - :lat) * (lat - :lat) * :ay2)"
+)
+_SUMMARY_COLUMNS = (
+    "p.id, p.name, p.category, p.address, p.city, p.district, p.lat, p.lng, p.rating, p.rating_count, "
+    "p.status, {first_image} AS image, {hours_text}"
+)
+
+# nearby() ranks the box by planar distance without a radius test in SQL (evaluating the distance
+# twice per row cost ~15 %): rows past the radius only come back where the box holds fewer than
+# the limit, and Python drops them. With and without a category are two statements: an
+# "(:category IS NULL OR ...)" test on every index entry cost ~15 % in sparse areas.
+#
+# The statements run on the DB-API cursor of the caller's connection (same transaction): going
+# through SQLAlchemy's execute() cost ~130 µs per query, more than the whole query in sparse areas.
+# They are written with :name parameters; PostgreSQL's copies are turned into psycopg's %(name)s.
+#
+# SQLite: the inner query runs on the index alone (EXPLAIN QUERY PLAN: "COVERING INDEX"), the outer
+# one reads the chosen rows by rowid. INDEXED BY makes "never a full scan" a property of the
+# statement: SQLite refuses to run it rather than plan it without the index.
+_SQLITE_SUMMARY = _SUMMARY_COLUMNS.format(first_image="json_extract(p.images, '$[0]')",
+                                          hours_text="p.opening_hours")
+_SQLITE_BOX = (
+    "CAST(lat * 100 AS INTEGER) IN (SELECT value FROM json_each(:strips)) "
+    "AND lng BETWEEN :lng_min AND :lng_max AND lat BETWEEN :lat_min AND :lat_max"
+)
+_SQLITE_NEARBY = (
+    f"SELECT {_SQLITE_SUMMARY}, n.d2 "
+    f"FROM (SELECT rowid AS rid, {_D2} AS d2 FROM pois INDEXED BY {INDEX_NAME} "
+    f"WHERE {_SQLITE_BOX} AND live = 1 AND status != 'closed'{{category}} "
+    "ORDER BY d2 LIMIT :n) AS n "
+    "JOIN pois AS p ON p.rowid = n.rid ORDER BY n.d2"
+)
+_SQLITE_WITHIN = (
+    f"SELECT id, name, merchant_id, live, status, lat, lng FROM pois INDEXED BY {INDEX_NAME} "
+    f"WHERE {_SQLITE_BOX} AND {_D2} <= :d2_max "
+    "AND (:merchant_id IS NULL OR live = 1 OR merchant_id = :merchant_id)"
+)
+
+# PostgreSQL: the index INCLUDEs id, live, status and category, so the inner query is an
+# index-only scan; the outer join reads the chosen rows by primary key.
+_PG_SUMMARY = _SUMMARY_COLUMNS.format(first_image="p.images ->> 0",
+                                      hours_text="CAST(p.opening_hours AS text)")
+_PG_BOX = (
+    "floor(lat * 100) = ANY(CAST(:strips AS double precision[])) "
+    "AND lng BETWEEN :lng_min AND :lng_max AND lat BETWEEN :lat_min AND :lat_max"
+)
+_PG_NEARBY = (
+    f"SELECT {_PG_SUMMARY}, n.d2 "
+    f"FROM (SELECT id, {_D2} AS d2 FROM pois "
+    f"WHERE {_PG_BOX} AND live AND status <> 'closed'{{category}} "
+    "ORDER BY d2 LIMIT :n) AS n "
+    "JOIN pois AS p ON p.id = n.id ORDER BY n.d2"
+)
+_PG_WITHIN = (
+    f"SELECT id, name, merchant_id, live, status, lat, lng FROM pois "
+    f"WHERE {_PG_BOX} AND {_D2} <= :d2_max "
+    "AND (CAST(:merchant_id AS varchar) IS NULL OR live OR merchant_id = CAST(:merchant_id AS varchar))"
+)
+
+
+def _statements(nearby_sql: str, within_sql: str, paramstyle) -> dict[str, str]:
+    return {
+        "nearby": paramstyle(nearby_sql.format(category="")),
+        "nearby_category": paramstyle(nearby_sql.format(category=" AND category = :category")),
+        "within": paramstyle(within_sql),
+    }
+
+
+STATEMENTS = {  # dialect -> name -> SQL in the driver's parameter style
+    "sqlite": _statements(_SQLITE_NEARBY, _SQLITE_WITHIN, lambda sql: sql),
+    "postgresql": _statements(_PG_NEARBY, _PG_WITHIN, lambda sql: re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)),
+}
+
+
+def nearby(session: Session | Connection, *, lat: float, lng: float, radius_m: float,
+           category: str | None = None, open_now: bool = False, at: datetime | None = None,
+           limit: int = 20) -> list[dict]:
+    """Live POIs that are not closed, within ``radius_m`` of the GCJ-02 point, nearest first.
+
+    Each is a ``PoiSummary`` dict plus ``distance_m`` (whole metres). ``open_now`` in each is true,
+    false (also when temporarily closed) or null (no hours given); with ``open_now=True`` only
+    those open at ``at`` (default: now) are returned.
+    """
+    connection = _connection(session)
+    statements = STATEMENTS[connection.dialect.name]
+    statement = statements["nearby"] if category is None else statements["nearby_category"]
+    at = at or utcnow()
+    area = _Area(connection.dialect.name, lat, lng, radius_m)
+    params = dict(area.params, category=category)
+    # open-now is decided in Python from the hours: ask for more rows when it filters
+    fetch = limit + _EXTRA_ROWS if not open_now else 4 * limit + _EXTRA_ROWS
+    if not area.planar:
+        fetch = _UNLIMITED
+    while True:
+        params["n"] = fetch
+        rows = _fetch(connection, statement, params)
+        # every row not fetched is at least this far away (exactly: no planar error bound needed
+        # when everything in the box was fetched)
+        horizon = math.inf if len(rows) < fetch else math.sqrt(rows[-1][-1]) * (1 - PLANAR_ERROR)
+        candidates = []
+        for row in rows:
+            exact = distance_m(lat, lng, row[6], row[7])
+            if exact <= radius_m:
+                candidates.append((exact, row[0], row))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        found = []
+        for exact, _, row in candidates:
+            if exact > horizon:
+                break  # an unfetched row might come before this one
+            summary = _summary(row, exact, at)
+            if open_now and summary["open_now"] is not True:
+                continue
+            found.append(summary)
+            if len(found) == limit:
+                return found
+        if horizon == math.inf:
+            return found
+        fetch = _UNLIMITED if fetch >= 8 * limit else 8 * fetch
+
+
+def within(session: Session | Connection, *, lat: float, lng: float, radius_m: float,
+           merchant_id: str | None = None) -> list[dict]:
+    """Every POI within ``radius_m`` of the GCJ-02 point (live or not, any status), nearest first.
+
+    With ``merchant_id``, only those that are live or belong to that merchant: the set the
+    duplicate guard compares names with. Each is ``{id, name, merchant_id, live, status, distance_m}``.
+    """
+    connection = _connection(session)
+    statement = STATEMENTS[connection.dialect.name]["within"]
+    area = _Area(connection.dialect.name, lat, lng, radius_m)
+    found = []
+    for poi_id, name, owner, live, status, poi_lat, poi_lng in _fetch(
+        connection, statement, dict(area.params, merchant_id=merchant_id)
+    ):
+        exact = distance_m(lat, lng, poi_lat, poi_lng)
+        if exact <= radius_m:
+            found.append({"id": poi_id, "name": name, "merchant_id": owner, "live": bool(live),
+                          "status": status, "distance_m": exact})
+    found.sort(key=lambda f: (f["distance_m"], f["id"]))
+    return found
+
+
+def _connection(session: Session | Connection) -> Connection:
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def _fetch(connection: Connection, sql: str, params: dict) -> list[tuple]:
+    """Run ``sql`` on the DB-API connection under ``connection`` (its transaction, if any)."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+class _Area:
+    """The bind parameters describing a circle: its bounding box, the strips covering it, and the
+    planar distance terms with their bound (``planar`` is false where the planar measure fails)."""
+
+    __slots__ = ("params", "planar")
+
+    def __init__(self, dialect: str, lat: float, lng: float, radius_m: float) -> None:
+        if not (0 < radius_m <= MAX_RADIUS_M):
+            raise ValueError(f"radius_m must be in (0, {MAX_RADIUS_M}]")
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise ValueError("lat must be in [-90, 90] and lng in [-180, 180]")
+        angle = radius_m / EARTH_MEAN_RADIUS_M  # the radius as an angle at the Earth's centre
+        d_lat = math.degrees(angle)
+        lat_min, lat_max = max(-90.0, lat - d_lat), min(90.0, lat + d_lat)
+        # the exact longitude half-width of a spherical cap (a little more than r / cos(lat): its
+        # widest point is poleward of the centre); over a pole, every longitude
+        cos_lat = math.cos(math.radians(lat))
+        ratio = math.sin(angle) / cos_lat if cos_lat > 1e-12 else 2.0
+        self.planar = abs(lat) <= PLANAR_MAX_ABS_LAT
+        if ratio >= 1.0:
+            lng_min, lng_max = -180.0, 180.0
+            self.planar = False
+        else:
+            d_lng = math.degrees(math.asin(ratio))
+            lng_min, lng_max = lng - d_lng, lng + d_lng
+            if lng_min < -180.0 or lng_max > 180.0:  # across the antimeridian: take every longitude
+                lng_min, lng_max = -180.0, 180.0
+                self.planar = False
+        pad = 1e-9  # floating-point slack: exact distances decide in the end
+        lat_min, lat_max, lng_min, lng_max = lat_min - pad, lat_max + pad, lng_min - pad, lng_max + pad
+        if dialect == "sqlite":  # CAST(... AS INTEGER) truncates toward zero, as int() does
+            first, last = int(lat_min * STRIPS_PER_DEGREE), int(lat_max * STRIPS_PER_DEGREE)
+            strips = json.dumps(list(range(first, last + 1)))
+        else:  # floor(lat * 100)
+            first, last = math.floor(lat_min * STRIPS_PER_DEGREE), math.floor(lat_max * STRIPS_PER_DEGREE)
+            strips = [float(k) for k in range(first, last + 1)]
+        reach = radius_m * (1 + PLANAR_ERROR) if self.planar else math.inf
+        self.params = {
+            "lat": lat, "lng": lng,
+            "ax": _METRES_PER_DEGREE * cos_lat,
+            "bx": -_METRES_PER_DEGREE * math.sin(math.radians(lat)) * math.pi / 360,
+            "ay2": _METRES_PER_DEGREE ** 2,
+            "d2_max": reach * reach if self.planar else 1e300,
+            "lat_min": lat_min, "lat_max": lat_max, "lng_min": lng_min, "lng_max": lng_max,
+            "strips": strips,
+        }
+
+
+def _summary(row, exact: float, at: datetime) -> dict:
+    (poi_id, name, category, address, city, district, lat, lng, rating, rating_count, status, image,
+     opening_hours, _) = row
+    # hours come as their JSON text: parsed schedules are cached by it (POIs share hours)
+    open_now = False if status == "temporarily_closed" else hours.is_open_json(opening_hours, at)
+    return {
+        "id": poi_id, "name": name, "category": category, "address": address, "city": city,
+        "district": district, "lat": lat, "lng": lng, "rating": rating, "rating_count": rating_count,
+        "status": status, "images": [image] if image is not None else [], "open_now": open_now,
+        "distance_m": round(exact),
+    }
