@@ -23,7 +23,7 @@ opening hours, quality tags, a photo URL and 6 live products (set meals with con
 a reservation), one of them sold out and one off sale. Every request names a random one of those
 POIs with ``?source=video&source_id=...``, so each measured request does all the page does in
 production: two reads (POI, products), hours and JSON-LD composition, the template, and the
-page-view INSERT committed with the request.
+page-view INSERT committed before the response (one statement, its own transaction).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Both sides store the same 100,000 POIs (realistic payloads: every category with 
 opening hours with overnight ranges and holidays, coordinates in the partner's system — GCJ-02, WGS-84
 or BD-09 — spread over 20 city clusters and the rest of China, unique external ids, two merchants)
 into the same ``pois`` table of the same database (migrated and seeded by ``shijing demo``), which
-already holds ``--base`` (100,000) other POIs of bench/poi_dataset.py, bulk-loaded and analysed:
+already holds ``--base`` (100,000) POIs of bench/poi_dataset.py that the partner synced earlier,
+bulk-loaded and analysed:
 
 - API: one gunicorn process (``bench/wsgi.py``, sync workers = cores, every middleware on, rate
   limits counted), batches of 500 pre-encoded JSON bodies sent by ``--concurrency`` client threads
@@ -323,8 +324,20 @@ class Store:
         finally:
             connection.close()
 
+    def analyse(self) -> None:
+        """Fresh statistics (what autovacuum, off on this machine's PostgreSQL, would keep): before
+        the checks and the clean-up, review_submissions analysed while empty would look like 8 rows
+        and the semi-joins below would run as nested loops over 100,000 × 200,000 rows."""
+        if self.postgres:
+            import psycopg
+
+            with psycopg.connect(self.dsn, autocommit=True) as connection:
+                connection.execute("ANALYZE pois")
+                connection.execute("ANALYZE review_submissions")
+
     def counts(self, app_id: str) -> tuple[int, int]:
         """(benchmark POIs, their pending review submissions)."""
+        self.analyse()
         pois = self.query("SELECT count(*) FROM pois WHERE source_app_id = ? AND external_id LIKE ?",
                           app_id, PREFIX + "%")[0][0]
         pending = self.query(
@@ -334,6 +347,7 @@ class Store:
 
     def clean(self, app_id: str) -> None:
         """Delete the benchmark's rows (not timed), so each side starts from the same table."""
+        self.analyse()
         connection = self.connect()
         try:
             for table in ("review_submissions", "pois"):
@@ -350,16 +364,28 @@ class Store:
                 connection.execute("VACUUM ANALYZE pois")
                 connection.execute("VACUUM ANALYZE review_submissions")
 
-    def load_base(self, count: int, merchants: list[str]) -> float:
-        """The POIs a live platform already holds (external ids ``bench-N``, never cleaned), bulk-loaded
-        and analysed: both sides then write into a populated table whose statistics say so. On an
-        empty, analysed table PostgreSQL plans the duplicate guard's query as a sequential scan and
-        keeps that plan while the table grows (with autovacuum off, as on this machine, for good)."""
+    def load_base(self, count: int, merchants: list[str], app_id: str) -> float:
+        """The POIs the partner already synced (external ids ``bench-N``, never cleaned), bulk-loaded
+        and analysed, so both sides write into a populated table whose statistics say so.
+
+        Why it matters on PostgreSQL: with statistics of a table where the partner has no rows
+        (autovacuum is off on this machine, so they never catch up) the planner runs the duplicate
+        guard's query as a sequential scan and the lookup by external id as a scan of all the
+        partner's rows, and both grow with every batch: the run measures the stale statistics."""
         if not count:
             return 0.0
+        started = time.perf_counter()
         if self.postgres:
-            return poi_dataset.load_postgres(self.dsn, count, merchants)
-        return poi_dataset.load_sqlite(self.dsn, count, merchants)
+            poi_dataset.load_postgres(self.dsn, count, merchants)
+        else:
+            poi_dataset.load_sqlite(self.dsn, count, merchants)
+        connection = self.connect()
+        connection.execute("UPDATE pois SET source_app_id = ? WHERE external_id LIKE ?".replace("?", self.mark),
+                           (app_id, "bench-%"))
+        connection.commit()
+        connection.close()
+        self.analyse()
+        return time.perf_counter() - started
 
     def points(self) -> list[tuple[float, float]]:
         return [(lat, lng) for lat, lng in self.query("SELECT lat, lng FROM pois")]
@@ -530,7 +556,7 @@ def render(meta: dict, results: dict) -> str:
     foreign = max(results["foreign_1"] + results["foreign_2"])
     lines = [
         f"# Batch upsert of {meta['count']:,} POIs — {meta['started']}".replace(",", " "), "",
-        (f"Database: {meta['database']}, holding {meta['base']:,} other POIs. Server: {meta['server']}, {meta['concurrency']} client threads, "
+        (f"Database: {meta['database']}, holding {meta['base']:,} earlier POIs of the partner. Server: {meta['server']}, {meta['concurrency']} client threads, "
          f"batches of {meta['batch']}, {meta['reps']} repetition(s), raw side and API alternating."), "",
         f"Machine: {meta['machine']}", "",
         "| side | pass 1: create rows/s | pass 2: resend rows/s | server CPU µs/row (pass 1 / 2) | foreign CPU (max) |",
@@ -570,7 +596,7 @@ def main(argv=None) -> int:
         demo = seed(env)
         store = Store(args.database_url, sqlite_path(env))
         merchants = [m["id"] for m in demo["merchants"]]
-        base_s = store.load_base(args.base, merchants)
+        base_s = store.load_base(args.base, merchants, demo["partner_app"]["client_id"])
         items, stored = payloads(args.count, store.points())
         check_sample(items)
         rows = raw_rows(items, stored, merchants, demo["partner_app"]["client_id"], args.batch,
@@ -650,7 +676,7 @@ def profile(args) -> int:
         instance = bench.scratch / "instance"
         app_id = json.loads((instance / "demo-credentials.json").read_text())["partner_app"]["client_id"]
         store = Store(args.database_url, str(instance / "shijing.db"))
-        store.load_base(args.base, [merchant])
+        store.load_base(args.base, [merchant], app_id)
         count = args.profile_batches * args.batch
         items, stored = payloads(count, store.points())
         check_sample(items)

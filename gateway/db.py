@@ -222,7 +222,9 @@ class Database:
     def reader(self) -> Connection:
         """A connection for SELECTs only, in the current app context (see the class docstring).
 
-        Never write through it: a write belongs to ``session()`` and its unit of work."""
+        A write belongs to ``session()`` and its unit of work. The one exception is a lone
+        append-only record that is the request's only write and commits itself at once (the POI
+        page view, ``gateway.poi.web._record_view``): nothing else of the request depends on it."""
         if self.session.registry.has():
             return self.session().connection()
         connection = g.get(_READER)

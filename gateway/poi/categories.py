@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jsonschema import Draft202012Validator
+from gateway.jsonschemas import SchemaValidator
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -214,7 +214,7 @@ CATEGORIES: dict[str, Category] = {c.code: c for c in _CATEGORIES}
 CODES: tuple[str, ...] = tuple(CATEGORIES)
 
 # built once: compiling a validator per call would cost more than validating
-_VALIDATORS = {c.code: Draft202012Validator(c.attributes_schema) for c in _CATEGORIES}
+_VALIDATORS = {c.code: SchemaValidator(c.attributes_schema) for c in _CATEGORIES}
 
 
 def get(code: str) -> Category | None:

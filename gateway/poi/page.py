@@ -16,11 +16,13 @@ Both the JSON page (``GET /v1/pois/{poi_id}/page``) and the HTML page (``/p/{poi
 from __future__ import annotations
 
 import re
+import weakref
 from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, bindparam, case, insert, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat, utcnow
@@ -72,26 +74,79 @@ _PRODUCTS = (
     )
     .limit(MAX_PRODUCTS)
 )
-_INSERT_VIEW = insert(PoiPageView)
+_VIEW_COLUMNS = ("id", "poi_id", "merchant_id", "source", "source_id", "user_id", "viewed_at")
 
 
-def public_poi(session: Session, poi_id: str) -> Row | None:
-    """The POI's live row if it has a public page (approved once, not closed for good), else None."""
-    row = session.connection().execute(_POI, {"poi_id": poi_id}).first()
+class _PageViewInsert:
+    """The page-view INSERT compiled once per dialect and run on the DB-API cursor directly.
+
+    Core's ``Connection.execute`` costs ~100 µs of Python per statement (compiled-cache lookup,
+    execution context, result set-up) against ~15 µs for the driver call, on the one write every
+    page view makes. The SQL text and parameter order still come from SQLAlchemy compiling
+    ``insert(PoiPageView)`` for the connection's dialect, and each value passes through its column
+    type's bind processor (``viewed_at``: ``UTCDateTime``), as in ``gateway.db.PrebuiltSelect``.
+    """
+
+    def __init__(self) -> None:
+        self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _prepare(self, dialect) -> tuple:
+        compiled = insert(PoiPageView).compile(dialect=dialect, column_keys=list(_VIEW_COLUMNS))
+        processors = tuple(
+            PoiPageView.__table__.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in _VIEW_COLUMNS
+        )
+        if compiled.positiontup is not None:
+            order = [_VIEW_COLUMNS.index(name) for name in compiled.positiontup]
+        else:
+            order = None
+        prepared = (compiled.string, processors, order)
+        self._by_dialect[dialect] = prepared
+        return prepared
+
+    def run(self, connection: Connection, values: tuple) -> None:
+        dialect = connection.dialect
+        sql, processors, order = self._by_dialect.get(dialect) or self._prepare(dialect)
+        values = [v if p is None or v is None else p(v) for p, v in zip(processors, values)]
+        params = tuple(values[i] for i in order) if order is not None else dict(zip(_VIEW_COLUMNS, values))
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                connection.invalidate(error)
+            raise
+        finally:
+            cursor.close()
+
+
+_INSERT_VIEW = _PageViewInsert()
+
+
+def _connection(db: Session | Connection) -> Connection:
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def public_poi(db: Session | Connection, poi_id: str) -> Row | None:
+    """The POI's live row if it has a public page (approved once, not closed for good), else None.
+
+    ``db``: a session or a Core connection (``gateway.db.reader()``, what the public reads use)."""
+    row = _connection(db).execute(_POI, {"poi_id": poi_id}).first()
     if row is None or not row.live or row.status == "closed":
         return None
     return row
 
 
-def compose_page(session: Session, poi_id: str, *, now: datetime) -> dict | None:
+def compose_page(db: Session | Connection, poi_id: str, *, now: datetime) -> dict | None:
     """The ``PoiPage`` of ``poi_id`` at ``now``, or None when the POI is not public."""
-    poi = public_poi(session, poi_id)
-    return None if poi is None else compose(session, poi, now=now)
+    poi = public_poi(db, poi_id)
+    return None if poi is None else compose(db, poi, now=now)
 
 
-def compose(session: Session, poi: Row, *, now: datetime) -> dict:
+def compose(db: Session | Connection, poi: Row, *, now: datetime) -> dict:
     """The ``PoiPage`` of a row :func:`public_poi` returned."""
-    products = session.connection().execute(_PRODUCTS, {"poi_id": poi.id, "now": now}).all()
+    products = _connection(db).execute(_PRODUCTS, {"poi_id": poi.id, "now": now}).all()
     return {
         "poi": _public_poi(poi, now),
         "products": [_public_product(p) for p in products],
@@ -187,25 +242,19 @@ def clean_source(source: str | None, source_id: str | None) -> tuple[str, str | 
     return source, source_id if _SOURCE_ID.match(source_id) else None
 
 
-def record_page_view(session: Session, poi, *, source: str | None, source_id: str | None,
+def record_page_view(db: Session | Connection, poi, *, source: str | None, source_id: str | None,
                      user_id: str | None, viewed_at: datetime | None = None) -> str:
-    """Add one row to ``poi_page_views`` (committed with the request); returns its id.
+    """Add one row to ``poi_page_views`` in ``db``'s transaction (the caller commits); returns its id.
 
     ``poi`` is anything with ``id`` and ``merchant_id`` (a :func:`public_poi` row, a ``Poi``).
     The query string is untrusted: an unknown ``source`` is recorded as ``direct``, and a
     ``source_id`` is cut to the column's length and dropped unless it looks like an id.
+    One Core INSERT, no ORM unit of work (the public page writes one row per view).
     """
     source, source_id = clean_source(source, source_id)
     view_id = new_id("page_view")
-    session.connection().execute(_INSERT_VIEW, {
-        "id": view_id,
-        "poi_id": poi.id,
-        "merchant_id": poi.merchant_id,
-        "source": source,
-        "source_id": source_id,
-        "user_id": user_id,
-        "viewed_at": viewed_at or utcnow(),
-    })
+    _INSERT_VIEW.run(_connection(db), (view_id, poi.id, poi.merchant_id, source, source_id, user_id,
+                                       viewed_at or utcnow()))
     return view_id
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from jsonschema import Draft202012Validator
+from gateway.jsonschemas import SchemaValidator
 from marshmallow import ValidationError, fields, validate
 
 from gateway.http.schemas import StrictSchema, UTCDateTimeField
@@ -75,7 +75,7 @@ class JSONSchemaObject(fields.Dict):
 
     def __init__(self, json_schema: dict, **kwargs):
         super().__init__(**kwargs)
-        self.validator = Draft202012Validator(json_schema)
+        self.validator = SchemaValidator(json_schema)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, dict):

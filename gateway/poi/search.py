@@ -23,7 +23,6 @@ more than the query (PERFORMANCE.md §2.1).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import datetime
@@ -55,17 +54,21 @@ _SUMMARY_COLUMNS = (
     "p.status, {first_image} AS image, {hours_text}"
 )
 
-# nearby() ranks the box by planar distance without a radius test in SQL (evaluating the distance
-# twice per row cost ~15 %): rows past the radius only come back where the box holds fewer than
-# the limit, and Python drops them. With and without a category are two statements: an
+# nearby() runs two statements. The first ranks the box by planar distance from the spatial
+# index alone and returns (row key, lat, lng, d2): no radius test in SQL (evaluating the distance
+# twice per row cost ~15 %; rows past the radius only come back where the box holds fewer than the
+# limit, and Python drops them). The second reads the summary columns of the rows that make the
+# answer, by row key: none in an empty area, which is most of the map (a JOIN in the first
+# statement cost ~10 µs even when it joined nothing, a third of the query there: bench/README.md,
+# "POI nearby"). With and without a category are two statements: an
 # "(:category IS NULL OR ...)" test on every index entry cost ~15 % in sparse areas.
 #
 # The statements run on the DB-API cursor of the caller's connection (same transaction): going
 # through SQLAlchemy's execute() cost ~130 µs per query, more than the whole query in sparse areas.
 # They are written with :name parameters; PostgreSQL's copies are turned into psycopg's %(name)s.
 #
-# SQLite: the inner query runs on the index alone (EXPLAIN QUERY PLAN: "COVERING INDEX"), the outer
-# one reads the chosen rows by rowid. INDEXED BY makes "never a full scan" a property of the
+# SQLite: the ranking runs on the index alone (EXPLAIN QUERY PLAN: "COVERING INDEX"), keyed by
+# rowid; the rows are read by rowid. INDEXED BY makes "never a full scan" a property of the
 # statement: SQLite refuses to run it rather than plan it without the index.
 _SQLITE_SUMMARY = _SUMMARY_COLUMNS.format(first_image="json_extract(p.images, '$[0]')",
                                           hours_text="p.opening_hours")
@@ -74,11 +77,15 @@ _SQLITE_BOX = (
     "AND lng BETWEEN :lng_min AND :lng_max AND lat BETWEEN :lat_min AND :lat_max"
 )
 _SQLITE_NEARBY = (
-    f"SELECT {_SQLITE_SUMMARY}, n.d2 "
-    f"FROM (SELECT rowid AS rid, {_D2} AS d2 FROM pois INDEXED BY {INDEX_NAME} "
+    f"SELECT rowid, lat, lng, {_D2} AS d2 FROM pois INDEXED BY {INDEX_NAME} "
     f"WHERE {_SQLITE_BOX} AND live = 1 AND status != 'closed'{{category}} "
-    "ORDER BY d2 LIMIT :n) AS n "
-    "JOIN pois AS p ON p.rowid = n.rid ORDER BY n.d2"
+    "ORDER BY d2 LIMIT :n"
+)
+# the same visibility test again: the two statements may see different commits (PostgreSQL's
+# reader runs each in its own snapshot)
+_SQLITE_ROWS = (
+    f"SELECT p.rowid, {_SQLITE_SUMMARY} FROM pois AS p "
+    "WHERE p.rowid IN (SELECT value FROM json_each(:keys)) AND p.live = 1 AND p.status != 'closed'"
 )
 _SQLITE_WITHIN = (
     f"SELECT id, name, merchant_id, live, status, lat, lng FROM pois INDEXED BY {INDEX_NAME} "
@@ -86,8 +93,8 @@ _SQLITE_WITHIN = (
     "AND (:merchant_id IS NULL OR live = 1 OR merchant_id = :merchant_id)"
 )
 
-# PostgreSQL: the index INCLUDEs id, live, status and category, so the inner query is an
-# index-only scan; the outer join reads the chosen rows by primary key.
+# PostgreSQL: the index INCLUDEs id, live, status and category, so the ranking is an index-only
+# scan keyed by id; the rows are read by primary key.
 _PG_SUMMARY = _SUMMARY_COLUMNS.format(first_image="p.images ->> 0",
                                       hours_text="CAST(p.opening_hours AS text)")
 _PG_BOX = (
@@ -95,11 +102,13 @@ _PG_BOX = (
     "AND lng BETWEEN :lng_min AND :lng_max AND lat BETWEEN :lat_min AND :lat_max"
 )
 _PG_NEARBY = (
-    f"SELECT {_PG_SUMMARY}, n.d2 "
-    f"FROM (SELECT id, {_D2} AS d2 FROM pois "
+    f"SELECT id, lat, lng, {_D2} AS d2 FROM pois "
     f"WHERE {_PG_BOX} AND live AND status <> 'closed'{{category}} "
-    "ORDER BY d2 LIMIT :n) AS n "
-    "JOIN pois AS p ON p.id = n.id ORDER BY n.d2"
+    "ORDER BY d2 LIMIT :n"
+)
+_PG_ROWS = (
+    f"SELECT p.id, {_PG_SUMMARY} FROM pois AS p "
+    "WHERE p.id = ANY(CAST(:keys AS varchar[])) AND p.live AND p.status <> 'closed'"
 )
 _PG_WITHIN = (
     f"SELECT id, name, merchant_id, live, status, lat, lng FROM pois "
@@ -108,17 +117,19 @@ _PG_WITHIN = (
 )
 
 
-def _statements(nearby_sql: str, within_sql: str, paramstyle) -> dict[str, str]:
+def _statements(nearby_sql: str, rows_sql: str, within_sql: str, paramstyle) -> dict[str, str]:
     return {
         "nearby": paramstyle(nearby_sql.format(category="")),
         "nearby_category": paramstyle(nearby_sql.format(category=" AND category = :category")),
+        "nearby_rows": paramstyle(rows_sql),
         "within": paramstyle(within_sql),
     }
 
 
 STATEMENTS = {  # dialect -> name -> SQL in the driver's parameter style
-    "sqlite": _statements(_SQLITE_NEARBY, _SQLITE_WITHIN, lambda sql: sql),
-    "postgresql": _statements(_PG_NEARBY, _PG_WITHIN, lambda sql: re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)),
+    "sqlite": _statements(_SQLITE_NEARBY, _SQLITE_ROWS, _SQLITE_WITHIN, lambda sql: sql),
+    "postgresql": _statements(_PG_NEARBY, _PG_ROWS, _PG_WITHIN,
+                              lambda sql: re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)),
 }
 
 
@@ -143,20 +154,22 @@ def nearby(session: Session | Connection, *, lat: float, lng: float, radius_m: f
         fetch = _UNLIMITED
     while True:
         params["n"] = fetch
-        rows = _fetch(connection, statement, params)
+        ranked = _fetch(connection, statement, params)  # (key, lat, lng, d2), planar order
         # every row not fetched is at least this far away (exactly: no planar error bound needed
         # when everything in the box was fetched)
-        horizon = math.inf if len(rows) < fetch else math.sqrt(rows[-1][-1]) * (1 - PLANAR_ERROR)
-        candidates = []
-        for row in rows:
-            exact = distance_m(lat, lng, row[6], row[7])
-            if exact <= radius_m:
-                candidates.append((exact, row[0], row))
-        candidates.sort(key=lambda c: (c[0], c[1]))
-        found = []
-        for exact, _, row in candidates:
-            if exact > horizon:
-                break  # an unfetched row might come before this one
+        horizon = math.inf if len(ranked) < fetch else math.sqrt(ranked[-1][3]) * (1 - PLANAR_ERROR)
+        # the rows that may be in the answer: within the radius and before the horizon (a row
+        # past the horizon might come after an unfetched one)
+        eligible = []
+        for key, poi_lat, poi_lng, _ in ranked:
+            exact = distance_m(lat, lng, poi_lat, poi_lng)
+            if exact <= radius_m and exact <= horizon:
+                eligible.append((exact, key))
+        # (all of them, not only the first `limit`: a row closed between the two statements is
+        # left out by the second and the next one takes its place)
+        rows = _rows(connection, statements["nearby_rows"], [key for _, key in eligible])
+        found = []  # nearest first, ties by id
+        for exact, _, row in sorted((exact, rows[key][1], rows[key]) for exact, key in eligible if key in rows):
             summary = _summary(row, exact, at)
             if open_now and summary["open_now"] is not True:
                 continue
@@ -192,6 +205,15 @@ def within(session: Session | Connection, *, lat: float, lng: float, radius_m: f
 
 def _connection(session: Session | Connection) -> Connection:
     return session if isinstance(session, Connection) else session.connection()
+
+
+def _rows(connection: Connection, sql: str, keys: list) -> dict:
+    """The summary rows (key first) of the given row keys, by key; no query for none."""
+    if not keys:
+        return {}
+    if connection.dialect.name == "sqlite":
+        keys = "[" + ",".join(map(str, keys)) + "]"
+    return {row[0]: row for row in _fetch(connection, sql, {"keys": keys})}
 
 
 def _fetch(connection: Connection, sql: str, params: dict) -> list[tuple]:
@@ -236,7 +258,7 @@ class _Area:
         lat_min, lat_max, lng_min, lng_max = lat_min - pad, lat_max + pad, lng_min - pad, lng_max + pad
         if dialect == "sqlite":  # CAST(... AS INTEGER) truncates toward zero, as int() does
             first, last = int(lat_min * STRIPS_PER_DEGREE), int(lat_max * STRIPS_PER_DEGREE)
-            strips = json.dumps(list(range(first, last + 1)))
+            strips = "[" + ",".join(map(str, range(first, last + 1))) + "]"  # a JSON array
         else:  # floor(lat * 100)
             first, last = math.floor(lat_min * STRIPS_PER_DEGREE), math.floor(lat_max * STRIPS_PER_DEGREE)
             strips = [float(k) for k in range(first, last + 1)]
@@ -253,8 +275,8 @@ class _Area:
 
 
 def _summary(row, exact: float, at: datetime) -> dict:
-    (poi_id, name, category, address, city, district, lat, lng, rating, rating_count, status, image,
-     opening_hours, _) = row
+    (_, poi_id, name, category, address, city, district, lat, lng, rating, rating_count, status, image,
+     opening_hours) = row
     # hours come as their JSON text: parsed schedules are cached by it (POIs share hours)
     open_now = False if status == "temporarily_closed" else hours.is_open_json(opening_hours, at)
     return {

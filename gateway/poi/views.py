@@ -13,7 +13,7 @@ from flask import Blueprint, g, request
 from sqlalchemy import select
 
 from gateway.clock import utcnow
-from gateway.db import session
+from gateway.db import reader, session
 from gateway.errors import NotFound, Problem
 from gateway.http.auth import require_scope
 from gateway.http.idempotency import idempotent
@@ -309,17 +309,23 @@ def search_nearby_pois():
     category = _choice_arg("category", categories.CODES)
     open_now = _bool_arg("open_now")
     glng, glat = geo.to_gcj02(lng, lat, system)
-    found = search.nearby(session(), lat=glat, lng=glng, radius_m=radius, category=category, open_now=open_now,
+    found = search.nearby(reader(), lat=glat, lng=glng, radius_m=radius, category=category, open_now=open_now,
                           at=utcnow(), limit=limit)
     return {"data": found, "center": {"lat": round(glat, 6), "lng": round(glng, 6), "coord_system": "gcj02"},
             "radius_m": radius}
+
+
+# The public reads below run on ``reader()``: no ORM session, no transaction (one round trip per
+# statement on PostgreSQL); they load columns, never entities (bench/README.md, "POI nearby").
+_SUMMARY_COLUMNS = (Poi.id, Poi.name, Poi.category, Poi.address, Poi.city, Poi.district, Poi.lat, Poi.lng,
+                    Poi.rating, Poi.rating_count, Poi.status, Poi.images, Poi.opening_hours)
 
 
 @public_bp.get("/pois")
 @require_scope("public.read")
 def search_pois():
     """List live POIs by city, category and text."""
-    statement = select(Poi).where(Poi.live.is_(True), Poi.status != "closed")
+    statement = select(*_SUMMARY_COLUMNS).where(Poi.live.is_(True), Poi.status != "closed")
     city = _text_arg("city", 32)
     if city is not None:
         statement = statement.where(Poi.city == city)
@@ -330,13 +336,20 @@ def search_pois():
     if q is not None:
         statement = statement.where(Poi.name.contains(q, autoescape=True))
     now = utcnow()
-    return _page(statement, Poi.id, lambda rows: [services.summary_of(p, now) for p in rows])
+    limit, after = page_params()
+    if after is not None:
+        statement = statement.where(Poi.id > after)
+    rows = reader().execute(statement.order_by(Poi.id).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return {"data": [services.summary_of(p, now) for p in rows], "has_more": has_more,
+            "next_cursor": encode_cursor(rows[-1].id) if has_more else None}
 
 
 def _public_page(poi_id: str) -> dict:
     from gateway.poi import page
 
-    composed = page.compose_page(session(), poi_id, now=utcnow()) if len(poi_id) <= 32 else None
+    composed = page.compose_page(reader(), poi_id, now=utcnow()) if len(poi_id) <= 32 else None
     if composed is None:
         raise NotFound("No such POI.", code="POI_NOT_FOUND")
     return composed

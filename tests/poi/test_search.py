@@ -270,6 +270,20 @@ def _explain(connection, prefix: str, name: str) -> list[tuple]:
     return search._fetch(connection, prefix + search.STATEMENTS[connection.dialect.name][name], params)
 
 
+def test_the_rows_of_the_answer_are_read_by_key(connection, merchant):
+    _insert(connection, _random_world(merchant.id))
+    statement = search.STATEMENTS[connection.dialect.name]["nearby_rows"]
+    if connection.dialect.name == "sqlite":
+        plan = " | ".join(row[3] for row in search._fetch(connection, "EXPLAIN QUERY PLAN " + statement,
+                                                          {"keys": "[1,2,3]"}))
+        assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan and "SCAN p" not in plan, plan
+    else:
+        connection.execute(text("ANALYZE pois"))
+        plan = "\n".join(row[0] for row in search._fetch(connection, "EXPLAIN " + statement,
+                                                          {"keys": ["poi_a", "poi_b"]}))
+        assert "Seq Scan" not in plan and "pk_pois" in plan, plan
+
+
 @pytest.mark.parametrize("name", ["nearby", "nearby_category", "within"])
 def test_the_query_plan_reads_the_spatial_index(connection, merchant, name):
     _insert(connection, _random_world(merchant.id))
