@@ -74,6 +74,31 @@ def make_engine(
 _READER = "_shijing_db_reader"
 
 
+def driver_execute(connection: Connection, sql: str, params, fetch: str | None = None):
+    """Run ``sql`` on the DB-API cursor under ``connection`` (in its transaction, if any).
+
+    The hot statements (``PrebuiltSelect``, the POI page view, nearby search) skip Core's
+    ``execute`` machinery but not its connection care: a disconnect invalidates the pooled
+    connection as Core would. ``fetch``: ``"one"`` (a row or None), ``"all"`` (a list), or None.
+    """
+    dialect = connection.dialect
+    dbapi_connection = connection.connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        if fetch == "one":
+            return cursor.fetchone()
+        if fetch == "all":
+            return cursor.fetchall()
+        return None
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, cursor):
+            connection.invalidate(error)
+        raise
+    finally:
+        cursor.close()
+
+
 class PrebuiltSelect:
     """A SELECT built once with SQLAlchemy and run on the connection's DBAPI cursor directly.
 
@@ -120,17 +145,7 @@ class PrebuiltSelect:
             values[name] = processor(values[name])
         if positions is not None:
             values = tuple(values[name] for name in positions)
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, values)
-            raw = cursor.fetchone()
-        except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(error, dbapi_connection, cursor):
-                connection.invalidate(error)
-            raise
-        finally:
-            cursor.close()
+        raw = driver_execute(connection, sql, values, "one")
         if raw is None:
             return None
         if results is not None:

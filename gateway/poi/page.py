@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat, utcnow
+from gateway.db import driver_execute
 from gateway.ids import new_id
 from gateway.poi import geo, hours
 from gateway.poi.models import Poi, PoiPageView, Product, ProductPoi
@@ -109,16 +110,7 @@ class _PageViewInsert:
         sql, processors, order = self._by_dialect.get(dialect) or self._prepare(dialect)
         values = [v if p is None or v is None else p(v) for p, v in zip(processors, values)]
         params = tuple(values[i] for i in order) if order is not None else dict(zip(_VIEW_COLUMNS, values))
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, params)
-        except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(error, dbapi_connection, cursor):
-                connection.invalidate(error)
-            raise
-        finally:
-            cursor.close()
+        driver_execute(connection, sql, params)
 
 
 _INSERT_VIEW = _PageViewInsert()

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gateway.clock import utcnow
+from gateway.db import driver_execute
 from gateway.poi import hours
 from gateway.poi.geo import EARTH_MEAN_RADIUS_M, distance_m
 
@@ -218,12 +219,7 @@ def _rows(connection: Connection, sql: str, keys: list) -> dict:
 
 def _fetch(connection: Connection, sql: str, params: dict) -> list[tuple]:
     """Run ``sql`` on the DB-API connection under ``connection`` (its transaction, if any)."""
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    return driver_execute(connection, sql, params, "all")
 
 
 class _Area:
