@@ -53,7 +53,7 @@ class Gateway(Flask):
         self._plain_functions: set = set()
 
     def ensure_sync(self, func):
-        if type(func) is not types.FunctionType:  # noqa: E721  (exactly plain functions)
+        if type(func) is not types.FunctionType:
             return super().ensure_sync(func)
         if func in self._plain_functions:
             return func
@@ -91,6 +91,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
 
+    import gateway.maintenance
+    import gateway.webhooks.delivery
     from gateway import models  # noqa: F401  (every table on the metadata)
     from gateway.db import Database
     from gateway.errors import register_error_handlers
@@ -99,7 +101,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.oauth.keys import load_or_create_signing_key
     from gateway.oauth.server import build_server
     from gateway.oauth.tokens import TokenCache
-    import gateway.maintenance  # noqa: F401  (registers its tasks)
+    from gateway.webhooks.services import Webhooks
 
     observability.configure_logging(config["LOG_LEVEL"])
     database = Database()
@@ -115,6 +117,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["shijing.signing_key"] = load_or_create_signing_key(config["INSTANCE_PATH"])
     app.extensions["shijing.oauth_server"] = build_server(app)
     app.extensions["shijing.jobs"] = Jobs(app)
+    app.extensions["shijing.webhooks"] = Webhooks(app)
+    gateway.webhooks.delivery.init_app(app, database)
 
     # Order matters: request id first, then the token, then the rate limits that key on it.
     observability.init_app(app)
@@ -140,9 +144,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.poi.views import public_bp as poi_public_bp
     from gateway.poi.views import review_bp as poi_review_bp
     from gateway.poi.web import bp as poi_web_bp
+    from gateway.webhooks.views import bp as webhooks_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
-                      poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp):
+                      poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

@@ -66,9 +66,8 @@ def demo(as_json: bool) -> None:
     app = _app()
     config = app.config["SHIJING"]
     upgrade(config["DATABASE_URL"])
-    with app.app_context():
-        with app.extensions["shijing.db"].new_session() as session:
-            data = seed(session, config["INSTANCE_PATH"], config["ISSUER"])
+    with app.app_context(), app.extensions["shijing.db"].new_session() as session:
+        data = seed(session, config["INSTANCE_PATH"], config["ISSUER"])
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -141,7 +140,13 @@ def create_app_command(developer_username, name, kind, redirect_uris, scopes, pu
 @click.option("--workers", default=2, show_default=True)
 def worker(workers: int) -> None:
     """Run background jobs (webhook deliveries, exports, housekeeping)."""
+    from gateway.webhooks.delivery import sweep
+
     app = _app()
+    with app.app_context():
+        # deliveries a crashed worker left claimed (or whose queue message was lost) go out now,
+        # not at the next periodic sweep
+        sweep()
     app.extensions["shijing.jobs"].consumer(workers=workers).run()
 
 

@@ -45,6 +45,18 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "DB_STATEMENT_TIMEOUT_MS": (15000, int),
     "BENCH_ROUTES": (False, bool),
     "ALLOW_INSECURE_TRANSPORT": (False, bool),  # http issuer outside loopback; never in production
+    # Webhooks (gateway/webhooks): seconds between attempts after the first, ± jitter
+    "WEBHOOK_RETRY_SCHEDULE": ("5,300,1800,7200,18000,36000,50400,72000,86400", str),
+    "WEBHOOK_RETRY_JITTER": (0.1, float),
+    "WEBHOOK_CONNECT_TIMEOUT": (5.0, float),
+    "WEBHOOK_TIMEOUT": (15.0, float),  # a whole attempt, reading the response included
+    "WEBHOOK_MAX_RESPONSE_BYTES": (64 * 1024, int),
+    "WEBHOOK_LEASE": (60.0, float),  # a claimed delivery is handed out again after this (crashed worker)
+    "WEBHOOK_SWEEP_GRACE": (30.0, float),  # how late a due delivery must be before the sweeper re-queues it
+    "WEBHOOK_SECRET_OVERLAP": (86400, int),  # default seconds the old secret keeps signing after a rotation
+    "WEBHOOK_ENDPOINT_LIMIT": (20, int),  # endpoints per app
+    # hosts admitted over http, on any port and at any address (a local receiver); never in production
+    "WEBHOOK_TEST_ALLOWLIST": ("", str),
 }
 
 

@@ -27,7 +27,7 @@ PARTNER_SCOPES = [
     "service_account.read", "service_account.crm", "service_account.message",
     "order.read", "order.fulfil", "data.export", "openid", "profile", "public.read",
 ]
-CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review"]
+CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review", "platform.operate"]
 MERCHANT_GRANT = ["merchant.read", "poi.read", "poi.write", "service_account.read", "service_account.crm",
                   "service_account.message", "order.read", "order.fulfil", "data.export"]
 

@@ -29,6 +29,9 @@ PREFIXES = {
     "product": "prd",
     "review": "rvw",
     "page_view": "pgv",
+    "webhook_endpoint": "whe",
+    "webhook_delivery": "whd",
+    "webhook_attempt": "wha",
 }
 
 

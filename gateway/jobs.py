@@ -73,8 +73,14 @@ class Jobs:
         """Queue ``fn`` (a function declared with ``@task``); returns Huey's result handle."""
         return self.tasks[f"{fn.__module__}.{fn.__name__}"](*args, **kwargs)
 
+    def schedule(self, fn, *args, delay: float, **kwargs):
+        """Queue ``fn`` to run ``delay`` seconds from now."""
+        return self.tasks[f"{fn.__module__}.{fn.__name__}"].schedule(args, kwargs, delay=delay)
+
     def consumer(self, workers: int = 2):
-        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+        # max_delay: an idle SQLite queue is polled at most this far apart (Huey's default, 10 s,
+        # would let a webhook wait that long); Redis blocks on the queue instead of polling
+        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True, max_delay=1.0)
 
     def start_consumer_thread(self, workers: int = 1, *, periodic: bool = True, max_delay: float = 1.0):
         """Consume from threads of this process (the dev server's embedded queue, tests).

@@ -40,5 +40,5 @@ def purge_expired() -> dict:
 
 
 @periodic(minute="*/15")
-def purge_expired_periodically() -> dict:
-    return purge_expired()
+def purge_expired_periodically() -> None:
+    purge_expired()  # no result kept: Huey would store one per run, forever

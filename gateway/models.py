@@ -7,6 +7,7 @@ from gateway.events.models import Event  # noqa: F401
 from gateway.http.models import IdempotencyRecord  # noqa: F401
 from gateway.oauth.models import AuthorizationCode, Token  # noqa: F401
 from gateway.poi.models import Poi, PoiPageView, Product, ProductPoi, ReviewSubmission  # noqa: F401
+from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401
 from gateway.db import Base
 
 metadata = Base.metadata

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import threading
@@ -57,6 +58,8 @@ def base_config(tmp_path_factory) -> dict:
         "RATELIMIT_IP": "100000/minute",
         "QUOTA_APP_CREATIONS": "1000/day",
         "QUOTA_SECRET_ROTATIONS": "1000/day",
+        # local receivers (tests/webhooks/receiver.py) listen on loopback ports
+        "WEBHOOK_TEST_ALLOWLIST": "127.0.0.1,localhost",
     }
 
 
@@ -87,11 +90,29 @@ def _clean_state(request):
         return
     application = request.getfixturevalue("app")
     engine = application.extensions["shijing.db"].engine
+    _check_event_catalogue(application)
     with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):
             connection.execute(table.delete())
     application.extensions["shijing.ratelimiter"].reset()
     application.extensions["shijing.token_cache"].invalidate_all(broadcast=False)
+
+
+def _check_event_catalogue(application) -> None:
+    """Every event any test wrote, exactly as a webhook would carry it, must match its type's
+    schema in the spec's ``webhooks`` catalogue: the catalogue cannot drift from what is sent."""
+    from gateway.events.models import Event
+    from gateway.webhooks.delivery import envelope
+    from tests.contract import schema_validator, spec
+
+    with application.app_context(), application.extensions["shijing.db"].new_session() as s:
+        for event in s.query(Event).limit(1000):
+            entry = spec()["webhooks"].get(event.type)
+            assert entry is not None, f"event type {event.type} is not in the spec's webhooks catalogue"
+            schema = entry["post"]["requestBody"]["content"]["application/json"]["schema"]
+            body = json.loads(envelope(event))
+            errors = list(schema_validator(schema).iter_errors(body))
+            assert not errors, f"{event.type} event breaks its catalogue schema: {errors[0].message}"
 
 
 @pytest.fixture

@@ -124,6 +124,19 @@ def merchant_grant_scopes() -> list[str]:
             and "user" not in s.subjects]
 
 
+def seed_webhook(flask_app, app_id: str) -> tuple[str, str, str]:
+    """A webhook endpoint of the app (at a closed loopback port), and a test event with one
+    delivery to it: (endpoint id, delivery id, event id)."""
+    from gateway.webhooks import services
+
+    with flask_app.app_context(), flask_app.extensions["shijing.db"].new_session() as s:
+        endpoint, _ = services.create_endpoint(s, app_id, url="http://127.0.0.1:9/hooks", event_types=["*"],
+                                               verify=False)
+        delivery = services.send_test(s, endpoint)
+        s.commit()
+        return endpoint.id, delivery.id, delivery.event_id
+
+
 def first_event_id(flask_app, app_id: str) -> str:
     from sqlalchemy import select
 

@@ -56,3 +56,18 @@ def test_poi_sync_example_syncs_stores_and_prints_nearby_results(app, app_config
     again = run()  # resending the same batches changes nothing and submits nothing
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("unchanged=100") == 6 and "approved 0 submissions" in again.stdout
+
+
+def test_webhook_receiver_example_verifies_deliveries_and_recognises_repeats(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "webhook_receiver.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "(URL check passed)" in out
+    assert "webhook.test, signature verified" in out
+    assert "recognised as a repeat, processed once" in out
+    assert out.count("attempt wha_") == 2 and "HTTP 200" in out
+    assert "events not yet received: 0" in out and "deleted whe_" in out

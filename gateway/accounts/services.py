@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Creator, Merchant, User
-from gateway.errors import Conflict
+from gateway.errors import Conflict, Forbidden
 from gateway.security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 
 
@@ -67,3 +67,12 @@ def merchants_of(session: Session, user_id: str) -> list[Merchant]:
 
 def creator_of(session: Session, user_id: str) -> Creator | None:
     return session.scalar(select(Creator).where(Creator.user_id == user_id))
+
+
+def require_operator(session: Session, token, doing: str) -> User:
+    """The token's person must be a platform operator: a first-party scope alone is not enough.
+    ``doing`` completes "Only platform operators …" in the refusal."""
+    user = session.get(User, token.user_id) if token.user_id else None
+    if user is None or not user.is_operator:
+        raise Forbidden(f"Only platform operators {doing}.", code="OPERATOR_REQUIRED")
+    return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from gateway.events.models import Event
+from gateway.ids import new_id
 
 # The event catalogue: every type, and what its ``data`` holds. The spec's EventType enum and
 # the webhooks capability read this list; a test keeps them equal.
@@ -18,12 +19,20 @@ EVENT_TYPES = {
     "poi.review.rejected": "An operator rejected a POI submission; the live version is unchanged (data: the decision).",
     "product.review.approved": "An operator approved a product submission; its changes are live (data: the decision).",
     "product.review.rejected": "An operator rejected a product submission; the live version is unchanged (data: the decision).",
+    "webhook_endpoint.disabled": "Shijing stopped sending to a webhook endpoint: it answered 410, or failed every "
+                                 "attempt for a whole retry schedule (data: the endpoint and the reason).",
+    "webhook.test": "A test delivery the app asked for; sent only to that endpoint (data: the endpoint).",
 }
 
 
-def emit(session: Session, type: str, *, app_id: str, data: dict, merchant_id: str | None = None) -> Event:
+def emit(session: Session, type: str, *, app_id: str, data: dict, merchant_id: str | None = None,
+         only_endpoint_id: str | None = None) -> Event:
+    """Record the event and, in the same transaction, its webhook deliveries."""
+    from gateway.webhooks.services import fan_out
+
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    event = Event(type=type, app_id=app_id, merchant_id=merchant_id, data=data)
+    event = Event(id=new_id("event"), type=type, app_id=app_id, merchant_id=merchant_id, data=data)
     session.add(event)
+    fan_out(session, event, only_endpoint_id=only_endpoint_id)
     return event

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from gateway.accounts import services as accounts
 from gateway.accounts.models import User
 from gateway.clock import isoformat, utcnow
 from gateway.errors import Conflict, Forbidden, NotFound, Problem
@@ -22,11 +23,7 @@ SUBMISSION_STATUSES = ("pending", "approved", "rejected", "superseded")
 
 
 def require_operator(session: Session, token) -> User:
-    """The token's person must be a platform operator (the scope alone is not enough)."""
-    user = session.get(User, token.user_id) if token.user_id else None
-    if user is None or not user.is_operator:
-        raise Forbidden("Only platform operators review submissions.", code="OPERATOR_REQUIRED")
-    return user
+    return accounts.require_operator(session, token, "review submissions")
 
 
 def list_statement(status: str | None, subject_type: str | None, merchant_id: str | None) -> Select:

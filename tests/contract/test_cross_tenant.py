@@ -34,6 +34,7 @@ from tests.tenants import (
     merchant_grant_scopes,
     operations,
     restore_rows,
+    seed_webhook,
     snapshot_rows,
 )
 
@@ -69,10 +70,14 @@ FACTORIES: dict[str, Callable[[dict], str]] = {
     "poi_id": lambda a: a["poi"],
     "product_id": lambda a: a["product"],
     "submission_id": lambda a: a["submission"],
+    "endpoint_id": lambda a: a["webhook_endpoint"],
+    "delivery_id": lambda a: a["webhook_delivery"],
     "external_id": lambda a: "store-1001",  # the external id of A's store (each app's own namespace)
 }
 # Scopes whose operations are platform-wide by design, with the reason (no tenant to isolate).
 PLATFORM_WIDE = {
+    "platform.operate": "operators watch every app's webhook endpoints; a token whose user is not an operator "
+                        "gets 403 before any lookup (tests/webhooks/test_operator.py)",
     "platform.review": "operators review every merchant's submissions; a token whose user is not an operator "
                        "gets 403 before any lookup (tests/poi/test_api_review.py)",
 }
@@ -110,6 +115,8 @@ def matrix(app) -> Matrix:
         ids = {"merchant": merchant.id, "owner": owner.id, "app": partner.id, "developer": partner.developer_user_id,
                "authorization": authorization_id, "event": first_event_id(app, partner.id), "poi": poi_id,
                "product": product_id, "submission": submission_id}
+        # the event has a delivery, so lists of an event's deliveries are not empty
+        ids["webhook_endpoint"], ids["webhook_delivery"], ids["event"] = seed_webhook(app, partner.id)
         return ids, tokens
 
     console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",

@@ -31,6 +31,7 @@ from tests.tenants import (
     merchant_grant_scopes,
     operations,
     restore_rows,
+    seed_webhook,
     snapshot_rows,
 )
 
@@ -76,6 +77,7 @@ def world_template(app) -> World:
     ids = {"merchant_id": merchant.id, "app_id": partner.id, "authorization_id": authorization_id,
            "event_id": first_event_id(app, partner.id), "filename": "site.css", "poi_id": poi_id,
            "product_id": product_id, "submission_id": submission_id, "external_id": "store-1001"}
+    ids["endpoint_id"], ids["delivery_id"], _ = seed_webhook(app, partner.id)
     return World(ids, tokens, snapshot_rows(app))
 
 

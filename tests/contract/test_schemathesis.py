@@ -48,8 +48,8 @@ from sqlalchemy import event
 
 from gateway.demo import PARTNER_SCOPES
 from tests.conftest import Factory
-from tests.poi.api_world import seed_store
 from tests.contract import spec
+from tests.poi.api_world import seed_store
 from tests.tenants import (
     CONSOLE_REDIRECT_URI,
     REDIRECT_URI,
@@ -104,8 +104,9 @@ CHECKS = [
 BROWSER_OPERATIONS = {"accounts_login_page", "accounts_login", "accounts_logout", "oauth_authorize_page",
                       "oauth_authorize"}
 TOKEN_BODY_OPERATIONS = {"oauth_revoke", "oauth_introspect"}
+WEBHOOK_URL_OPERATIONS = {"webhooks_create_endpoint", "webhooks_update_endpoint"}
 CC_SCOPES = set(client_credentials_scopes(PARTNER_SCOPES))
-CONSOLE_SCOPES = "openid profile account.authorizations platform.review"
+CONSOLE_SCOPES = "openid profile account.authorizations platform.review platform.operate"
 
 
 def test_every_operation_is_collected():
@@ -135,6 +136,9 @@ class World:
     csrf_token: str = ""
     victim_app_id: str = ""
     victim_authorization_id: str = ""
+    receiver_url: str = ""  # a local partner receiver that answers the webhook URL challenge
+    endpoint_id: str = ""
+    delivery_id: str = ""
     successes: int = 0
 
     def replenish(self) -> None:
@@ -151,6 +155,28 @@ class World:
             self.victim_app_id = self.factory.app_client(developer=self.developer, redirect_uris=[REDIRECT_URI]).id
         if not authorization_alive:
             self.victim_authorization_id = self.factory.authorize(self.partner, self.merchant_v, ["merchant.read"])
+        self._replenish_webhook()
+
+    def _replenish_webhook(self) -> None:
+        """An enabled endpoint at the local receiver, and a finished delivery to it."""
+        from gateway.webhooks import services
+        from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            endpoint = s.get(WebhookEndpoint, self.endpoint_id) if self.endpoint_id else None
+            if endpoint is None or endpoint.status == "deleted":
+                endpoint, _ = services.create_endpoint(s, self.partner.id, url=self.receiver_url + "/hooks",
+                                                       event_types=["*"], verify=False)
+                self.endpoint_id, self.delivery_id = endpoint.id, ""
+            elif endpoint.status == "disabled":
+                services.update_endpoint(s, endpoint, {"status": "enabled"})
+            if endpoint.url != self.receiver_url + "/hooks":
+                endpoint.url = self.receiver_url + "/hooks"
+            delivery = s.get(WebhookDelivery, self.delivery_id) if self.delivery_id else None
+            s.commit()
+            if delivery is None or delivery.endpoint_id != endpoint.id:
+                self.delivery_id = services.send_test(s, endpoint).id
+                s.commit()  # delivered inline (immediate jobs): a finished delivery to redeliver
 
     def fresh_token(self) -> str:
         return self.factory.token(self.partner, "merchant.read")
@@ -172,7 +198,12 @@ class World:
             "product_id": self.product_id,
             "submission_id": self.submission_id,
             "external_id": "store-1001",
+            "endpoint_id": self.endpoint_id,
+            "delivery_id": self.delivery_id,
         }
+
+    def body_values(self) -> dict[str, str]:
+        return {"url": self.receiver_url + "/hooks"}
 
 
 def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
@@ -194,7 +225,15 @@ def nul_guard(app):
 
 
 @pytest.fixture(scope="module")
-def world_template(app):
+def webhook_receiver():
+    from tests.webhooks.conftest import PartnerReceiver
+
+    with PartnerReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def world_template(app, webhook_receiver):
     """Built once (argon2 hashes, a code flow, a sign-in); its rows are put back before each test."""
     factory = Factory(app)
     owner = factory.user(operator=True)  # also the operator who reviews through the console
@@ -211,7 +250,8 @@ def world_template(app):
     console_token = browser.authorize(console, CONSOLE_SCOPES, redirect_uri=CONSOLE_REDIRECT_URI)["access_token"]
     w = World(app, factory, owner, merchant_a, merchant_v, developer, partner, console,
               factory.token(partner), console_token, first_event_id(app, partner.id),
-              browser_cookie=browser.session_cookie, csrf_token=browser.csrf_token)
+              browser_cookie=browser.session_cookie, csrf_token=browser.csrf_token,
+              receiver_url=webhook_receiver.url)
     # merchant A's live store (with an edit pending review) and voucher: the spec examples' objects
     w.poi_id, w.product_id, w.submission_id = seed_store(app, partner, merchant_a.id, live=True,
                                                          operator_user_id=owner.id)
@@ -305,6 +345,13 @@ def test_api_conforms(case, world):
         and isinstance(case.body, dict) and "token" in case.body and _coin(label, "token", case.body)
     ):
         case.body["token"] = world.fresh_token()  # a live token of the partner, not the one in use
+    elif (
+        operation_id in WEBHOOK_URL_OPERATIONS and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict)
+    ):
+        # half of the URLs are the local receiver's, which answers the challenge (any other URL
+        # is refused by the policy: no DNS in tests, no address but loopback allow-listed)
+        _substitute(case.body, world.body_values(), (label, "body"))
 
     # buffered: the WSGI iterable is read and closed (a static file would stay open otherwise)
     response = case.call_and_validate(

@@ -52,8 +52,9 @@ def test_every_state_change_writes_its_event(client, factory, partner, token, db
         "app.secret_rotated",
         "authorization.revoked",
     ]
-    # the catalogue is covered (review decisions: tests/poi/test_api_review.py)
-    assert {e.type for e in events} == {t for t in EVENT_TYPES if ".review." not in t}
+    # the catalogue is covered (review decisions: tests/poi/test_api_review.py; webhook types:
+    # tests/webhooks)
+    assert {e.type for e in events} == {t for t in EVENT_TYPES if ".review." not in t and "webhook" not in t}
     granted, updated = events[0], events[1]
     assert granted.merchant_id == merchant.id and granted.data["scopes"] == ["merchant.read"]
     assert updated.data["scopes"] == ["merchant.read", "poi.read"]
@@ -133,9 +134,18 @@ def _seed(factory, partner, merchants):
             with time_machine.travel(start + timedelta(seconds=i), tick=False):
                 merchant = merchants[i % 2]
                 kind = "authorization.updated" if i % 3 else "authorization.granted"
-                emit(s, kind, app_id=partner.id, merchant_id=merchant.id, data={"n": i})
+                # what the authorization services write, numbered by the authorization's id
+                moment = (start + timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                data = {"id": f"auz_seed{i}", "app_id": partner.id, "subject_type": "merchant",
+                        "subject_id": merchant.id, "scopes": ["merchant.read"], "status": "active",
+                        "created_at": moment, "updated_at": moment, "revoked_at": None}
+                emit(s, kind, app_id=partner.id, merchant_id=merchant.id, data=data)
                 s.flush()
         s.commit()
+
+
+def _n(event: dict) -> int:
+    return int(event["data"]["id"].removeprefix("auz_seed"))
 
 
 def test_list_is_oldest_first_and_paginates(client, factory, partner, token):
@@ -149,7 +159,7 @@ def test_list_is_oldest_first_and_paginates(client, factory, partner, token):
         if not page["has_more"]:
             break
         cursor = page["next_cursor"]
-    assert [e["data"]["n"] for e in seen] == list(range(7))
+    assert [_n(e) for e in seen] == list(range(7))
     assert [e["created_at"] for e in seen] == sorted(e["created_at"] for e in seen)
     assert len({e["id"] for e in seen}) == 7
     assert all(e["app_id"] == partner.id for e in seen)
@@ -162,17 +172,17 @@ def test_list_filters_by_type_and_merchant(client, factory, partner, token):
     granted = client.get(
         "/v1/events", query_string={"type": "authorization.granted"}, headers=headers
     ).get_json()
-    assert [e["data"]["n"] for e in granted["data"]] == [0, 3, 6]
+    assert [_n(e) for e in granted["data"]] == [0, 3, 6]
     second = client.get(
         "/v1/events", query_string={"merchant_id": merchants[1].id}, headers=headers
     ).get_json()
-    assert [e["data"]["n"] for e in second["data"]] == [1, 3, 5]
+    assert [_n(e) for e in second["data"]] == [1, 3, 5]
     both = client.get(
         "/v1/events",
         query_string={"merchant_id": merchants[1].id, "type": "authorization.granted"},
         headers=headers,
     ).get_json()
-    assert [e["data"]["n"] for e in both["data"]] == [3]
+    assert [_n(e) for e in both["data"]] == [3]
     nobody = client.get(
         "/v1/events", query_string={"merchant_id": "mch_nobody"}, headers=headers
     ).get_json()

@@ -214,8 +214,15 @@ def _production(app_config, **extra) -> dict:
         "ENV": "production",
         "ISSUER": "https://open.shijing.example",
         "SECRET_KEY": "s" * 48,
+        "WEBHOOK_TEST_ALLOWLIST": "",
         **extra,
     }
+
+
+def test_production_refuses_a_webhook_test_allowlist(app, app_config, monkeypatch):
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    with pytest.raises(RuntimeError, match="WEBHOOK_TEST_ALLOWLIST"):
+        create_app(_production(app_config, WEBHOOK_TEST_ALLOWLIST="127.0.0.1"))
 
 
 def test_production_refuses_an_http_issuer_and_a_missing_secret(app, app_config, monkeypatch):

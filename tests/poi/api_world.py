@@ -13,7 +13,7 @@ from gateway.demo import MERCHANT_GRANT, PARTNER_SCOPES
 from tests.conftest import AppCredentials, Factory, bearer
 
 CONSOLE_REDIRECT_URI = "http://127.0.0.1:8766/callback"
-OPERATOR_CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review"]
+OPERATOR_CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review", "platform.operate"]
 
 # a real corner of Chongqing (GCJ-02): the spec's examples use the same store
 STORE = {
@@ -42,15 +42,15 @@ def voucher(**overrides) -> dict:
     return {**copy.deepcopy(VOUCHER), **overrides}
 
 
-def operator_token(flask_app, factory: Factory, *, operator: bool = True) -> str:
-    """A first-party console token with ``platform.review``, from the real code flow."""
+def operator_token(flask_app, factory: Factory, *, operator: bool = True, scope: str = "platform.review") -> str:
+    """A first-party console token with ``scope``, from the real code flow."""
     from tests.tenants import Browser
 
     console = factory.app_client(scopes=OPERATOR_CONSOLE_SCOPES, kind="web_app", client_type="public",
                                  redirect_uris=[CONSOLE_REDIRECT_URI], first_party=True)
     person = factory.user(operator=operator)
     browser = Browser(flask_app, person.username, factory.password)
-    granted = browser.authorize(console, "platform.review", redirect_uri=CONSOLE_REDIRECT_URI)
+    granted = browser.authorize(console, scope, redirect_uri=CONSOLE_REDIRECT_URI)
     return granted["access_token"]
 
 

@@ -407,8 +407,9 @@ def test_each_view_is_recorded_with_its_source(client, menu, factory):
     # contract, so this one request bypasses the contract-checking client
     assert FlaskClient(client.application).head(f"/p/{poi_id}").status_code == 200
     views = page_views(client.application)
-    assert [(v.source, v.source_id) for v in views] == [
-        ("video", "vid_01jd2m3k4n"), ("search", None), ("direct", None), ("direct", None)]
+    # as a multiset: ids sort by millisecond, and cached pages can be served within the same one
+    assert sorted((v.source, v.source_id or "") for v in views) == sorted([
+        ("video", "vid_01jd2m3k4n"), ("search", ""), ("direct", ""), ("direct", "")])
     assert {v.poi_id for v in views} == {poi_id}
 
 

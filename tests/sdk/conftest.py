@@ -115,6 +115,13 @@ class World:
         self.authorization_ids = [self.factory.authorize(self.partner, m, MERCHANT_GRANT) for m in (first, second)]
         return [first, second]
 
+    @cached_property
+    def receiver(self):
+        """A partner's webhook receiver on 127.0.0.1 that answers the URL challenge."""
+        from tests.webhooks.conftest import PartnerReceiver
+
+        return PartnerReceiver().start()
+
     def session(self) -> requests.Session:
         session = requests.Session()
         session.mount(GATEWAY, self.adapter)
@@ -184,7 +191,10 @@ def adapter(app) -> RecordingAdapter:
 
 @pytest.fixture
 def world(app, factory, adapter) -> World:
-    return World(app, factory, adapter)
+    built = World(app, factory, adapter)
+    yield built
+    if "receiver" in vars(built):
+        built.receiver.close()
 
 
 @pytest.fixture

@@ -93,7 +93,8 @@ def _operator_client(world):
     if "operator" not in world.extras:
         console = world.factory.app_client(scopes=OPERATOR_CONSOLE_SCOPES, kind="web_app", client_type="public",
                                            first_party=True, redirect_uris=[CONSOLE_REDIRECT])
-        world.extras["operator"], _ = world.user_client(console, "platform.review", world.factory.user(operator=True),
+        world.extras["operator"], _ = world.user_client(console, "platform.review platform.operate",
+                                                        world.factory.user(operator=True),
                                                         redirect_uri=CONSOLE_REDIRECT, public=True)
     return world.extras["operator"]
 
@@ -116,6 +117,20 @@ def _store_item(external_id: str, lat: float) -> dict:
     from tests.poi.api_world import store
 
     return store(external_id=external_id, name=f"门店 {external_id}", lat=lat)
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+def _endpoint(world):
+    return _cc(world).webhooks.create_endpoint(url=world.receiver.url + "/hooks", event_types=["*"],
+                                               description="SDK scenario").endpoint
+
+
+def _delivery(world):
+    delivery = _cc(world).webhooks.send_test(_endpoint(world).id)
+    world.receiver.wait_for(1)  # delivered (jobs run inline in the test app)
+    return delivery
 
 
 SCENARIOS = {
@@ -173,6 +188,23 @@ SCENARIOS = {
     "searchPois": lambda w: (_live_poi(w), _cc(w).poi_pages.search_pois(city="重庆"))[1],
     "getPublicPoi": lambda w: _cc(w).poi_pages.get_public_poi(_live_poi(w).id),
     "getPoiPage": lambda w: (p := _live_poi(w), _product(w), _cc(w).poi_pages.get_poi_page(p.id))[2],
+    "webhooks_list_event_types": lambda w: _cc(w).webhooks.list_event_types(),
+    "webhooks_list_endpoints": lambda w: (_endpoint(w), _cc(w).webhooks.list_endpoints(status="enabled"))[1],
+    "webhooks_create_endpoint": lambda w: _cc(w).webhooks.create_endpoint(
+        url=w.receiver.url + "/hooks", event_types=["authorization.granted"]),
+    "webhooks_get_endpoint": lambda w: _cc(w).webhooks.get_endpoint(_endpoint(w).id),
+    "webhooks_update_endpoint": lambda w: _cc(w).webhooks.update_endpoint(_endpoint(w).id, description="renamed"),
+    "webhooks_delete_endpoint": lambda w: _cc(w).webhooks.delete_endpoint(_endpoint(w).id),
+    "webhooks_rotate_secret": lambda w: _cc(w).webhooks.rotate_secret(_endpoint(w).id, overlap_seconds=60),
+    "webhooks_send_test": _delivery,
+    "webhooks_recover": lambda w: _cc(w).webhooks.recover(_endpoint(w).id, since="2026-01-01T00:00:00Z"),
+    "webhooks_list_endpoint_deliveries": lambda w: _cc(w).webhooks.list_endpoint_deliveries(
+        _delivery(w).endpoint_id, status="succeeded"),
+    "webhooks_list_event_deliveries": lambda w: _cc(w).webhooks.list_event_deliveries(_delivery(w).event_id),
+    "webhooks_get_delivery": lambda w: _cc(w).webhooks.get_delivery(_delivery(w).id),
+    "webhooks_list_attempts": lambda w: _cc(w).webhooks.list_attempts(_delivery(w).id),
+    "webhooks_redeliver": lambda w: _cc(w).webhooks.redeliver(_delivery(w).id),
+    "webhooks_list_all_endpoints": lambda w: (_endpoint(w), _operator_client(w).webhooks.list_all_endpoints())[1],
 }
 
 

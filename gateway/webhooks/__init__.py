@@ -1,0 +1,1 @@
+"""Webhooks: endpoints partners register, and signed, retried deliveries of their events."""
