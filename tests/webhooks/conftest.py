@@ -34,9 +34,35 @@ class PartnerReceiver(Receiver):
 
 
 @pytest.fixture
-def receiver():
+def receiver(app):
     with PartnerReceiver() as running:
         yield running
+    assert_every_delivery_verifies(app, running)
+
+
+def assert_every_delivery_verifies(app, receiver: PartnerReceiver) -> None:
+    """SECURITY G13, over every test that uses the receiver: each request it got verifies with the
+    reference ``standardwebhooks`` library under a secret of an endpoint registered at its URL."""
+    from sqlalchemy import select
+    from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    from gateway.webhooks.models import WebhookEndpoint
+
+    with app.app_context(), app.extensions["shijing.db"].new_session() as s:
+        box = app.extensions["shijing.webhooks"].box
+        endpoints = s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.url.startswith(receiver.url))).all()
+        secrets = [box.open(sealed) for e in endpoints for sealed in (e.secret, e.previous_secret) if sealed]
+    for request in receiver.requests:
+        failures = []
+        for secret in secrets:
+            try:
+                Webhook(secret).verify(request.body, headers_of(request))
+                break
+            except WebhookVerificationError as error:
+                failures.append(error)
+        else:
+            raise AssertionError(f"a delivery to {request.path} does not verify: {failures}")
 
 
 @pytest.fixture
