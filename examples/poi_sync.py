@@ -18,15 +18,12 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
-from urllib.parse import urljoin
 
-import requests
 import shijing
 
 sys.path.insert(0, os.path.dirname(__file__))
-from demo_credentials import demo_data
+from demo_credentials import demo_data, signed_in_client  # noqa: E402
 
 STORES = 300
 BATCH = 100
@@ -87,28 +84,6 @@ def sync(label: str, batch_upsert, merchant_id: str, items: list[dict]) -> dict[
     return ids
 
 
-def operator_client(base_url: str, demo: dict) -> shijing.Client:
-    """The demo operator's token: the console app's code flow, with the browser's steps scripted."""
-    with shijing.Client(base_url=base_url) as anonymous:
-        issuer = anonymous.oauth.server_metadata().issuer  # checked against the redirect's `iss` (RFC 9207)
-    auth = shijing.AuthCodePKCE(demo["console_app"]["client_id"], redirect_uri=demo["console_app"]["redirect_uris"][0],
-                                scope="platform.review", issuer=issuer)
-    operator = shijing.Client(base_url=base_url, auth=auth)
-    browser = requests.Session()
-    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
-    page = browser.get(urljoin(base_url, "/login"))
-    browser.post(urljoin(base_url, "/login"), allow_redirects=False, data={
-        "csrf_token": csrf.search(page.text).group(1), "username": "operator", "password": demo["password"],
-        "next": "/login"})
-    request = auth.start()
-    authorize_url = urljoin(base_url, request.url[request.url.index("/oauth2/authorize"):])
-    consent = browser.get(authorize_url)
-    answer = browser.post(authorize_url, allow_redirects=False,
-                          data={"csrf_token": csrf.search(consent.text).group(1), "decision": "allow"})
-    auth.handle_redirect(answer.headers["Location"])
-    return operator
-
-
 def main() -> None:
     demo = demo_data()
     base_url = os.environ.get("SHIJING_BASE_URL", demo["issuer"])
@@ -123,7 +98,7 @@ def main() -> None:
         product_ids = sync("vouchers", client.poi_pages.batch_upsert_products, merchant["id"], vouchers())
 
         waiting = set(store_ids.values()) | set(product_ids.values())
-        with operator_client(base_url, demo) as operator:
+        with signed_in_client(base_url, demo, "operator", "platform.review") as operator:
             approved = 0
             for submission in operator.review.list_review_submissions(status="pending", merchant_id=merchant["id"],
                                                                       limit=100):

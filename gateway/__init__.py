@@ -144,10 +144,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.poi.views import public_bp as poi_public_bp
     from gateway.poi.views import review_bp as poi_review_bp
     from gateway.poi.web import bp as poi_web_bp
+    from gateway.creators.views import bp as creators_bp
+    from gateway.miniprograms.mount_views import bp as mounts_bp
+    from gateway.miniprograms.views import bp as miniprograms_bp
     from gateway.webhooks.views import bp as webhooks_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
-                      poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp):
+                      poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp,
+                      miniprograms_bp, creators_bp, mounts_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

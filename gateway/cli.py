@@ -76,6 +76,9 @@ def demo(as_json: bool) -> None:
     click.echo(f"  issuer            {data['issuer']}")
     click.echo(f"  partner app       client_id={partner['client_id']}")
     click.echo(f"                    client_secret={partner['client_secret']}")
+    mini = data["miniprogram_app"]
+    click.echo(f"  mini-program app  client_id={mini['client_id']}  (mini-program {data['miniprogram']['id']})")
+    click.echo(f"                    client_secret={mini['client_secret']}")
     for merchant in data["merchants"]:
         click.echo(f"  merchant          {merchant['id']}  {merchant['name']} (owner: {merchant['owner']})")
     click.echo(f"  creator           {data['creator']['id']}  (user: creator)")

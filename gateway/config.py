@@ -45,6 +45,8 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "DB_STATEMENT_TIMEOUT_MS": (15000, int),
     "BENCH_ROUTES": (False, bool),
     "ALLOW_INSECURE_TRANSPORT": (False, bool),  # http issuer outside loopback; never in production
+    "MINIPROGRAM_LOGIN_CODE_TTL": (300, int),  # seconds a mini-program login code can be exchanged
+    "MINIPROGRAM_SESSION_TTL": (3 * 86400, int),  # what the exchange tells the developer to keep a session
     # Webhooks (gateway/webhooks): seconds between attempts after the first, ± jitter
     "WEBHOOK_RETRY_SCHEDULE": ("5,300,1800,7200,18000,36000,50400,72000,86400", str),
     "WEBHOOK_RETRY_JITTER": (0.1, float),

@@ -27,7 +27,10 @@ PARTNER_SCOPES = [
     "service_account.read", "service_account.crm", "service_account.message",
     "order.read", "order.fulfil", "data.export", "openid", "profile", "public.read",
 ]
-CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review", "platform.operate"]
+CONSOLE_SCOPES = ["openid", "profile", "account.authorizations", "platform.review", "platform.operate",
+                  "platform.client"]
+MINIPROGRAM_APP_SCOPES = ["miniprogram.manage", "miniprogram.mount", "video.read", "public.read", "events.read",
+                          "webhooks.manage"]
 MERCHANT_GRANT = ["merchant.read", "poi.read", "poi.write", "service_account.read", "service_account.crm",
                   "service_account.message", "order.read", "order.fulfil", "data.export"]
 
@@ -99,11 +102,24 @@ def seed(session, instance_path: str, issuer: str) -> dict:
         )
         authorization_ids[merchant.id] = authorization.id
     pois = _seed_pois(session, partner, {"hotpot": hotpot, "homestay": homestay}, users["operator"])
+    mini_app, mini_secret = _app(
+        session, stored, "miniprogram_app",
+        developer_user_id=users["meituan-dev"].id, name="Meituan-style Mini-program",
+        description="The partner's mini-program: vouchers and bookings of its merchants' stores.",
+        kind="mini_program", redirect_uris=[f"{issuer}/demo/callback"], scopes=MINIPROGRAM_APP_SCOPES,
+    )
+    miniprogram = _seed_miniprogram(session, mini_app, [p.id for p in pois if p.merchant_id == hotpot.id],
+                                    users["operator"])
+    # the creator lets the partner list her videos and mount its mini-program on them
+    creator_authorization = authorizations.grant(
+        session, app_id=partner.id, subject_type="creator", subject_id=creator.id, user_id=users["creator"].id,
+        scopes=["video.read", "miniprogram.mount"])
     session.commit()
 
     stored = {
         "partner_app": {"client_id": partner.id, "client_secret": partner_secret},
         "console_app": {"client_id": console.id, "client_secret": None},
+        "miniprogram_app": {"client_id": mini_app.id, "client_secret": mini_secret},
     }
     credentials_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -125,16 +141,40 @@ def seed(session, instance_path: str, issuer: str) -> dict:
             "client_credentials_scopes": scope_registry.client_credentials_scopes(partner.scopes),
         },
         "console_app": {"client_id": console.id, "redirect_uris": console.redirect_uris},
+        "miniprogram_app": {"client_id": mini_app.id, "client_secret": mini_secret, "scopes": mini_app.scopes},
+        "miniprogram": {"id": miniprogram.id, "name": miniprogram.name, "live": miniprogram.live},
         "merchants": [
             {"id": hotpot.id, "name": hotpot.name, "owner": "hotpot-owner",
              "authorization_id": authorization_ids[hotpot.id]},
             {"id": homestay.id, "name": homestay.name, "owner": "homestay-owner",
              "authorization_id": authorization_ids[homestay.id]},
         ],
-        "creator": {"id": creator.id, "username": "creator", "name": creator.name},
+        "creator": {"id": creator.id, "username": "creator", "name": creator.name,
+                    "authorization_id": creator_authorization.id},
         "pois": [{"id": poi.id, "external_id": poi.external_id, "name": poi.name, "merchant_id": poi.merchant_id,
                   "page_url": f"{issuer}/p/{poi.id}"} for poi in pois],
     }
+
+
+def _seed_miniprogram(session, app: App, poi_ids: list[str], operator: User):
+    """The partner's mini-program, live (approved by the demo operator), serving the hotpot stores."""
+    from gateway.miniprograms import services as miniprograms
+    from gateway.miniprograms.models import MiniProgram
+
+    existing = session.scalar(select(MiniProgram).where(MiniProgram.app_id == app.id))
+    if existing is not None:
+        return existing
+    from gateway.miniprograms import capabilities
+
+    miniprogram = miniprograms.register(session, app, {
+        "name": "山城美食券", "description": "重庆老火锅门店的代金券与订座", "icon_url": "https://img.example/mp-icon.png",
+        "category": "food_and_drink", "service_categories": ["food"], "poi_ids": poi_ids,
+        "entry_paths": ["pages/index/index", "pages/voucher/detail"]})
+    miniprograms.decide(session, miniprogram, operator, approve=True)
+    for capability in ("video_mount", "live_mount", "poi_mount"):
+        capabilities.decide(session, capabilities.apply(session, miniprogram, capability, "demo"), operator,
+                            approve=True)
+    return miniprogram
 
 
 # --- POIs and products, live (approved by the demo operator), and one edit waiting for review ----

@@ -32,6 +32,13 @@ PREFIXES = {
     "webhook_endpoint": "whe",
     "webhook_delivery": "whd",
     "webhook_attempt": "wha",
+    "miniprogram": "mnp",
+    "login_code": "mlc",
+    "video": "vid",
+    "live_stream": "liv",
+    "capability_application": "cap",
+    "mount": "mnt",
+    "mount_event": "mev",
 }
 
 

@@ -11,6 +11,7 @@ from gateway.clock import utcnow
 from gateway.db import get_db
 from gateway.http.models import IdempotencyRecord
 from gateway.jobs import periodic, task
+from gateway.miniprograms.models import LoginCode
 from gateway.oauth.models import AuthorizationCode, Token
 
 
@@ -30,13 +31,15 @@ def purge_expired() -> dict:
                 )
             )
         )
+        login_codes = s.execute(delete(LoginCode).where(LoginCode.expires_at < now - grace))
         keys = s.execute(
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.created_at < now - timedelta(seconds=config["IDEMPOTENCY_TTL"])
             )
         )
         s.commit()
-    return {"codes": codes.rowcount, "tokens": tokens.rowcount, "idempotency_records": keys.rowcount}
+    return {"codes": codes.rowcount, "tokens": tokens.rowcount, "idempotency_records": keys.rowcount,
+            "miniprogram_login_codes": login_codes.rowcount}
 
 
 @periodic(minute="*/15")

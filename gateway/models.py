@@ -5,6 +5,14 @@ from gateway.apps.models import App, AppSecret  # noqa: F401
 from gateway.authorizations.models import Authorization  # noqa: F401
 from gateway.events.models import Event  # noqa: F401
 from gateway.http.models import IdempotencyRecord  # noqa: F401
+from gateway.creators.models import LiveStream, Video  # noqa: F401
+from gateway.miniprograms.models import (  # noqa: F401
+    CapabilityApplication,
+    LoginCode,
+    MiniProgram,
+    Mount,
+    MountEvent,
+)
 from gateway.oauth.models import AuthorizationCode, Token  # noqa: F401
 from gateway.poi.models import Poi, PoiPageView, Product, ProductPoi, ReviewSubmission  # noqa: F401
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401

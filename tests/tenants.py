@@ -137,6 +137,63 @@ def seed_webhook(flask_app, app_id: str) -> tuple[str, str, str]:
         return endpoint.id, delivery.id, delivery.event_id
 
 
+def seed_miniprogram(flask_app, app_id: str, *, live: bool, operator_user_id: str | None = None) -> str:
+    """The mini-program of ``app_id`` (an app of kind mini_program); approved when ``live``."""
+    from gateway.accounts.models import User
+    from gateway.apps.models import App
+    from gateway.miniprograms import services
+
+    with flask_app.app_context(), flask_app.extensions["shijing.db"].new_session() as s:
+        miniprogram = services.register(s, s.get(App, app_id), {
+            "name": "山城美食券", "icon_url": "https://img.example/mp-icon.png", "category": "food_and_drink",
+            "entry_paths": ["pages/index/index"]})
+        if live:
+            services.decide(s, miniprogram, s.get(User, operator_user_id), approve=True)
+        s.commit()
+        return miniprogram.id
+
+
+def seed_creator_content(flask_app, app_id: str, owner_user_id: str, miniprogram_id: str, *, live: bool,
+                         operator_user_id: str) -> dict:
+    """The owner's creator profile, authorising ``app_id`` to list and mount; a video and a live
+    stream; when ``live`` (the mini-program is live) its video_mount capability and an active
+    mount on the video, otherwise an ended mount (no user reaches it). Returns their ids."""
+    from gateway.accounts import services as accounts
+    from gateway.accounts.models import User
+    from gateway.authorizations import services as authorizations
+    from gateway.clock import utcnow
+    from gateway.creators import services as creators
+    from gateway.ids import new_id
+    from gateway.miniprograms import capabilities
+    from gateway.miniprograms.models import MiniProgram, Mount
+
+    with flask_app.app_context(), flask_app.extensions["shijing.db"].new_session() as s:
+        owner = s.get(User, owner_user_id)
+        creator = accounts.create_creator(s, owner, f"Creator of {owner.username}")
+        authorizations.grant(s, app_id=app_id, subject_type="creator", subject_id=creator.id, user_id=owner.id,
+                             scopes=["video.read", "miniprogram.mount"])
+        video = creators.create_video(s, creator, "探店视频")
+        stream = creators.create_live_stream(s, creator, "火锅直播", None)
+        ids = {"creator": creator.id, "video": video.id, "live_stream": stream.id}
+        if live:
+            miniprogram = s.get(MiniProgram, miniprogram_id)
+            application = capabilities.apply(s, miniprogram, "video_mount", "")
+            capabilities.decide(s, application, s.get(User, operator_user_id), approve=True)
+            mount = Mount(id=new_id("mount"), app_id=app_id, creator_id=creator.id, miniprogram_id=miniprogram_id,
+                          target_type="video", target_id=video.id, path="pages/index/index", query="", title="卡片",
+                          product_ids=[], status="active", created_at=utcnow(), activated_at=utcnow())
+            ids["application"] = application.id
+        else:
+            mount = Mount(id=new_id("mount"), app_id=app_id, creator_id=creator.id, miniprogram_id=miniprogram_id,
+                          target_type="video", target_id=video.id, path="pages/index/index", query="", title="卡片",
+                          product_ids=[], status="ended", ended_reason="unmounted", created_at=utcnow(),
+                          ended_at=utcnow())
+        s.add(mount)
+        s.commit()
+        ids["mount"] = mount.id
+        return ids
+
+
 def first_event_id(flask_app, app_id: str) -> str:
     from sqlalchemy import select
 

@@ -33,7 +33,7 @@ def test_first_call_example_lists_authorising_merchants_and_events(app, app_conf
     assert result.returncode == 0, result.stderr[-2000:]
     assert "authorised by Chongqing Hotpot House" in result.stdout
     assert "authorised by Riverside Homestay" in result.stdout
-    assert result.stdout.count("authorization.granted") == 2
+    assert result.stdout.count("authorization.granted") == 3  # two merchants and the demo creator
 
 
 def test_poi_sync_example_syncs_stores_and_prints_nearby_results(app, app_config, live_server):
@@ -71,3 +71,34 @@ def test_webhook_receiver_example_verifies_deliveries_and_recognises_repeats(app
     assert "recognised as a repeat, processed once" in out
     assert out.count("attempt wha_") == 2 and "HTTP 200" in out
     assert "events not yet received: 0" in out and "deleted whe_" in out
+
+
+def test_miniprogram_login_example_exchanges_codes_through_the_sdk(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "miniprogram_login.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for user in ("alice", "bob"):
+        assert f"{user}: login code issued for mnp_" in out
+        assert f"{user}: open_id=ou_" in out and "union_id=un_" in out
+        assert f"{user}: the same code again is refused (LOGIN_CODE_INVALID)" in out
+    assert "mini-program 山城美食券: 2 users signed in, each with their own open_id" in out
+
+
+def test_mount_card_example_mounts_and_records_the_tap(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "mount_card.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "published vid_" in out and "holds video_mount (approved)" in out
+    assert ": active" in out and "a second card on the same video is refused (TARGET_ALREADY_MOUNTED)" in out
+    assert "the video shows the card '88 元抵 100 元代金券' of 山城美食券" in out
+    assert "alice tapped it: open mnp_" in out and "at pages/voucher/detail?voucher=hotpot-voucher-100" in out
+    assert "source for the order: type=video id=vid_" in out and "author_id=crt_" in out
+    assert "is mounted on video vid_" in out and "unmounted mnt_" in out

@@ -44,7 +44,7 @@ def test_immediate_mode_runs_the_task_inline(app):
     assert jobs.huey.immediate
     record_id = _stale_record(app)
     result = jobs.enqueue(purge_expired)
-    assert result.get() == {"codes": 0, "tokens": 0, "idempotency_records": 1}
+    assert result.get() == {"codes": 0, "tokens": 0, "idempotency_records": 1, "miniprogram_login_codes": 0}
     assert not _exists(app, record_id)
 
 

@@ -19,6 +19,17 @@ EVENT_TYPES = {
     "poi.review.rejected": "An operator rejected a POI submission; the live version is unchanged (data: the decision).",
     "product.review.approved": "An operator approved a product submission; its changes are live (data: the decision).",
     "product.review.rejected": "An operator rejected a product submission; the live version is unchanged (data: the decision).",
+    "miniprogram.review.approved": "An operator approved the mini-program or its edit; it is live (data: the "
+                                   "decision).",
+    "miniprogram.review.rejected": "An operator rejected the mini-program or its edit; the live version, if any, is "
+                                   "unchanged (data: the decision).",
+    "capability.approved": "An operator approved the mini-program's capability application (data: the decision).",
+    "capability.rejected": "An operator rejected the mini-program's capability application (data: the decision).",
+    "mount.created": "A mount was placed on a creator's video or live stream; active, or waiting for review "
+                     "(data: the mount; sent to the placing app and the mini-program's app).",
+    "mount.approved": "An operator approved a mount; its card shows (data: the mount).",
+    "mount.rejected": "An operator rejected a mount (data: the mount, with the reason).",
+    "mount.ended": "A mount ended: unmounted, or its live stream ended (data: the mount).",
     "webhook_endpoint.disabled": "Shijing stopped sending to a webhook endpoint: it answered 410, or failed every "
                                  "attempt for a whole retry schedule (data: the endpoint and the reason).",
     "webhook.test": "A test delivery the app asked for; sent only to that endpoint (data: the endpoint).",

@@ -139,14 +139,41 @@ def check_merchant_access(token, merchant_id: str, scope: str) -> None:
     raise NotFound("No such merchant.", code="MERCHANT_NOT_FOUND")
 
 
-def require_scope(scope: str, *, merchant_param: str | None = None):
-    """Declare the scope a view needs; with ``merchant_param`` also check the merchant in the path."""
+_CREATOR_AUTHORIZATION = PrebuiltSelect(
+    select(Authorization.id, Authorization.scopes)
+    .where(Authorization.subject_type == "creator")
+    .where(Authorization.subject_id == bindparam("creator_id"))
+    .where(Authorization.status == "active")
+    .where(Authorization.app_id == bindparam("app_id"))
+)
+
+
+def check_creator_access(token, creator_id: str, scope: str) -> None:
+    """Raise 404 unless ``token`` may act for ``creator_id`` with ``scope``: a creator-bound
+    token of that creator, or an app token whose app the creator authorised with the scope."""
+    if token.subject_type == "creator" and token.subject_id == creator_id:
+        if _CREATOR_AUTHORIZATION.first(reader(), {"creator_id": creator_id, "app_id": token.app_id}) is None:
+            g.token_error = "invalid_token"
+            raise _unauthorized()
+        return
+    if token.subject_type == "app":
+        row = _CREATOR_AUTHORIZATION.first(reader(), {"creator_id": creator_id, "app_id": token.app_id})
+        if row is not None and scope in row.scopes:
+            return
+    raise NotFound("No such creator.", code="CREATOR_NOT_FOUND")
+
+
+def require_scope(scope: str, *, merchant_param: str | None = None, creator_param: str | None = None):
+    """Declare the scope a view needs; with ``merchant_param`` (``creator_param``) also check the
+    merchant (creator) in the path."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             token = require_token()
             check_scope(token, scope)
+            if creator_param:
+                check_creator_access(token, kwargs[creator_param], scope)
             if merchant_param:
                 merchant_id = kwargs[merchant_param]
                 check_merchant_access(token, merchant_id, scope)

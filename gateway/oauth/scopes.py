@@ -54,6 +54,8 @@ SCOPES: dict[str, Scope] = {
         _s("public.read", "Read public POIs, POI pages and the category taxonomy.", "app", "user"),
         _s("platform.review", "Review POIs and products submitted by partners (platform operators only).",
            "user", first_party=True),
+        _s("platform.client", "Act in the platform's own app for the signed-in person (mini-program "
+           "login codes).", "user", first_party=True),
         _s("platform.operate", "Watch platform operations across apps, such as disabled webhook endpoints "
            "(platform operators only).", "user", first_party=True),
         _s("account.authorizations", "See and revoke the apps the user has authorised.",

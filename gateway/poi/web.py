@@ -164,6 +164,7 @@ def _render(poi, now: datetime, expires: float) -> RenderedPage:
                  discount=discount(p["price"], p["original_price"]))
             for p in data["products"]
         ],
+        mini_programs=data["mini_programs"],
         category_name=category.name_zh if category else "",
         status_text=STATUS_ZH.get(data["poi"]["status"]),
         url=url,

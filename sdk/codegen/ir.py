@@ -272,6 +272,10 @@ class Builder:
             return self.inline_model(schema, context).with_nullable(nullable)
         for key in ("oneOf", "anyOf"):
             if key in schema:
+                # {oneOf: [X, {type: "null"}]}: the way OpenAPI 3.1 writes "X or null" for a $ref
+                options = [v for v in schema[key] if v != {"type": "null"}]
+                if len(options) == 1 and len(schema[key]) == 2:
+                    return self.type_of(options[0], context).with_nullable(True)
                 variants = tuple(self.type_of(v, f"{context}{i}") for i, v in enumerate(schema[key]))
                 if any(v.kind == "any" for v in variants):
                     return ANY.with_nullable(nullable)

@@ -78,6 +78,10 @@ def world_template(app) -> World:
            "event_id": first_event_id(app, partner.id), "filename": "site.css", "poi_id": poi_id,
            "product_id": product_id, "submission_id": submission_id, "external_id": "store-1001"}
     ids["endpoint_id"], ids["delivery_id"], _ = seed_webhook(app, partner.id)
+    # 403 comes before any lookup: ids of objects that need not exist
+    ids.update(miniprogram_id="mnp_01j9x6b2f0000000000000000", creator_id="crt_01j9x6b2f0000000000000000",
+               video_id="vid_01j9x6b2f0000000000000000", live_stream_id="liv_01j9x6b2f0000000000000000",
+               mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000")
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 
 from gateway.demo import PARTNER_SCOPES
 from tests.conftest import Factory
@@ -56,6 +56,7 @@ from tests.tenants import (
     Browser,
     client_credentials_scopes,
     first_event_id,
+    seed_miniprogram,
     merchant_grant_scopes,
     operations,
     restore_rows,
@@ -106,7 +107,7 @@ BROWSER_OPERATIONS = {"accounts_login_page", "accounts_login", "accounts_logout"
 TOKEN_BODY_OPERATIONS = {"oauth_revoke", "oauth_introspect"}
 WEBHOOK_URL_OPERATIONS = {"webhooks_create_endpoint", "webhooks_update_endpoint"}
 CC_SCOPES = set(client_credentials_scopes(PARTNER_SCOPES))
-CONSOLE_SCOPES = "openid profile account.authorizations platform.review platform.operate"
+CONSOLE_SCOPES = "openid profile account.authorizations platform.review platform.operate platform.client"
 
 
 def test_every_operation_is_collected():
@@ -139,6 +140,14 @@ class World:
     receiver_url: str = ""  # a local partner receiver that answers the webhook URL challenge
     endpoint_id: str = ""
     delivery_id: str = ""
+    miniprogram_id: str = ""
+    creator_id: str = ""
+    live_stream_id: str = ""
+    video_id: str = ""  # carries the active mount
+    spare_video_id: str = ""  # carries none: where a new mount can go
+    mount_id: str = ""  # active
+    pending_mount_id: str = ""  # waiting for review
+    application_id: str = ""  # pending
     successes: int = 0
 
     def replenish(self) -> None:
@@ -156,6 +165,110 @@ class World:
         if not authorization_alive:
             self.victim_authorization_id = self.factory.authorize(self.partner, self.merchant_v, ["merchant.read"])
         self._replenish_webhook()
+        self._replenish_miniprogram()
+        self._replenish_creator()
+
+    def _replenish_creator(self) -> None:
+        """The owner as a creator who authorised the partner: a scheduled live stream, an active
+        mount on a video, one waiting for review, a spare video; the partner's mini-program holds
+        video_mount and has a pending poi_mount application (live_mount is left to apply for)."""
+        from gateway.accounts import services as accounts
+        from gateway.accounts.models import Creator
+        from gateway.authorizations import services as authorizations
+        from gateway.clock import utcnow
+        from gateway.creators import services as creators
+        from gateway.creators.models import LiveStream, Video
+        from gateway.ids import new_id
+        from gateway.miniprograms import capabilities
+        from gateway.miniprograms.models import CapabilityApplication, MiniProgram, Mount
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            owner = s.get(type(self.owner), self.owner.id)
+            creator = s.scalar(select(Creator).where(Creator.user_id == owner.id))
+            if creator is None:
+                creator = accounts.create_creator(s, owner, "World creator")
+                authorizations.grant(s, app_id=self.partner.id, subject_type="creator", subject_id=creator.id,
+                                     user_id=owner.id, scopes=["video.read", "miniprogram.mount"])
+            self.creator_id = creator.id
+            stream = s.get(LiveStream, self.live_stream_id) if self.live_stream_id else None
+            if stream is None or stream.status != "scheduled":
+                self.live_stream_id = creators.create_live_stream(s, creator, "直播", None).id
+            miniprogram = s.get(MiniProgram, self.miniprogram_id)
+            s.execute(delete(CapabilityApplication).where(
+                CapabilityApplication.miniprogram_id == miniprogram.id, CapabilityApplication.capability == "live_mount"))
+            if not capabilities.holds(s, miniprogram.id, "video_mount"):
+                capabilities.decide(s, capabilities.apply(s, miniprogram, "video_mount", ""), owner, approve=True)
+            application = s.get(CapabilityApplication, self.application_id) if self.application_id else None
+            if application is None or application.status != "pending":
+                s.execute(delete(CapabilityApplication).where(
+                    CapabilityApplication.miniprogram_id == miniprogram.id,
+                    CapabilityApplication.capability == "poi_mount"))
+                self.application_id = capabilities.apply(s, miniprogram, "poi_mount", "").id
+
+            def mount_on_new_video(status: str) -> tuple[str, str]:
+                video = creators.create_video(s, creator, "视频")
+                mount = Mount(id=new_id("mount"), app_id=self.partner.id, creator_id=creator.id,
+                              miniprogram_id=miniprogram.id, target_type="video", target_id=video.id,
+                              path="pages/index/index", query="", title="卡片", product_ids=[], status=status,
+                              created_at=utcnow(), activated_at=utcnow() if status == "active" else None)
+                s.add(mount)
+                return video.id, mount.id
+
+            active = s.get(Mount, self.mount_id) if self.mount_id else None
+            if active is None or active.status != "active":
+                self.video_id, self.mount_id = mount_on_new_video("active")
+            pending = s.get(Mount, self.pending_mount_id) if self.pending_mount_id else None
+            if pending is None or pending.status != "pending_review":
+                _, self.pending_mount_id = mount_on_new_video("pending_review")
+            spare = s.get(Video, self.spare_video_id) if self.spare_video_id else None
+            if spare is None or s.scalar(select(Mount.id).where(Mount.target_id == spare.id,
+                                                                Mount.status.in_(("active", "pending_review")))):
+                self.spare_video_id = creators.create_video(s, creator, "空视频").id
+            s.commit()
+
+    def mount_values(self) -> dict[str, str]:
+        return {"target_type": "video", "target_id": self.spare_video_id, "miniprogram_id": self.miniprogram_id,
+                "path": "pages/index/index"}
+
+    def _replenish_miniprogram(self) -> None:
+        """The partner's live mini-program, with an edit waiting for review (so both the login
+        and the review operations have something to act on)."""
+        from gateway.miniprograms import services
+        from gateway.miniprograms.models import MiniProgram
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            miniprogram = s.scalar(select(MiniProgram).where(MiniProgram.app_id == self.partner.id))
+            if miniprogram is None:
+                s.close()
+                self.miniprogram_id = seed_miniprogram(self.flask_app, self.partner.id, live=True,
+                                                       operator_user_id=self.owner.id)
+                return self._replenish_miniprogram()
+            self.miniprogram_id = miniprogram.id
+            if not miniprogram.live:
+                services.decide(s, miniprogram, s.get(type(self.owner), self.owner.id), approve=True)
+            if miniprogram.review_status != "pending":
+                services.edit(s, miniprogram, {"description": f"edit {miniprogram.updated_at.timestamp()}"})
+            s.commit()
+
+    def without_miniprogram(self) -> None:
+        """Before a registration: the partner's app has none (one per app)."""
+        from gateway.miniprograms.models import CapabilityApplication, LoginCode, MiniProgram, Mount, MountEvent
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            mine = select(Mount.id).where(Mount.miniprogram_id == self.miniprogram_id)
+            s.execute(delete(MountEvent).where(MountEvent.mount_id.in_(mine)))
+            for model in (Mount, CapabilityApplication, LoginCode):
+                s.execute(delete(model).where(model.miniprogram_id == self.miniprogram_id))
+            s.execute(delete(MiniProgram).where(MiniProgram.app_id == self.partner.id))
+            s.commit()
+
+    def fresh_login_code(self) -> str:
+        from gateway.miniprograms import services
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            code, _ = services.issue_login_code(s, self.miniprogram_id, self.owner.id)
+            s.commit()
+            return code
 
     def _replenish_webhook(self) -> None:
         """An enabled endpoint at the local receiver, and a finished delivery to it."""
@@ -187,6 +300,12 @@ class World:
     def form_values(self) -> dict[str, str]:
         return {"merchant_id": self.merchant_a.id, "decision": "allow", "next": "/login", "return_to": "/login"}
 
+    def path_values_for(self, operation_id: str) -> dict[str, str]:
+        values = self.path_values()
+        if operation_id.startswith("review_"):
+            values["mount_id"] = self.pending_mount_id  # operators decide mounts waiting for review
+        return values
+
     def path_values(self) -> dict[str, str]:
         return {
             "merchant_id": self.merchant_a.id,
@@ -199,6 +318,12 @@ class World:
             "submission_id": self.submission_id,
             "external_id": "store-1001",
             "endpoint_id": self.endpoint_id,
+            "miniprogram_id": self.miniprogram_id,
+            "creator_id": self.creator_id,
+            "video_id": self.video_id,
+            "live_stream_id": self.live_stream_id,
+            "mount_id": self.mount_id,
+            "application_id": self.application_id,
             "delivery_id": self.delivery_id,
         }
 
@@ -240,7 +365,9 @@ def world_template(app, webhook_receiver):
     merchant_a = factory.merchant(owner)
     merchant_v = factory.merchant(owner)
     developer = factory.user(developer=True)
-    partner = factory.app_client(scopes=PARTNER_SCOPES, developer=developer, redirect_uris=[REDIRECT_URI])
+    # kind mini_program: the partner also runs its mini-program (the kind only gates registering one)
+    partner = factory.app_client(scopes=PARTNER_SCOPES, developer=developer, redirect_uris=[REDIRECT_URI],
+                                 kind="mini_program")
     factory.authorize(partner, merchant_a, merchant_grant_scopes())
     console = factory.app_client(
         scopes=CONSOLE_SCOPES.split(), kind="web_app", client_type="public",
@@ -327,7 +454,7 @@ def test_api_conforms(case, world):
     label = case.operation.label
     operation_id = case.operation.definition.raw["operationId"]
     if not _negative(case, ParameterLocation.PATH):
-        _substitute(case.path_parameters, world.path_values(), (label, "path"))
+        _substitute(case.path_parameters, world.path_values_for(operation_id), (label, "path"))
     cookies = {}
     if operation_id in BROWSER_OPERATIONS and _coin(label, case.query, case.body):
         # half of the form posts come from a signed-in browser, with its CSRF token
@@ -346,6 +473,16 @@ def test_api_conforms(case, world):
     ):
         case.body["token"] = world.fresh_token()  # a live token of the partner, not the one in use
     elif (
+        operation_id == "mini_programs_exchange_login_code" and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict) and "code" in case.body and _coin(label, "code", case.body)
+    ):
+        case.body["code"] = world.fresh_login_code()  # a live code of the partner's mini-program
+    elif (
+        operation_id == "mounts_create" and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict) and _coin(label, "mount", case.body)
+    ):
+        case.body.update(world.mount_values())  # a spare video of the creator, the live mini-program
+    elif (
         operation_id in WEBHOOK_URL_OPERATIONS and not _negative(case, ParameterLocation.BODY)
         and isinstance(case.body, dict)
     ):
@@ -353,6 +490,8 @@ def test_api_conforms(case, world):
         # is refused by the policy: no DNS in tests, no address but loopback allow-listed)
         _substitute(case.body, world.body_values(), (label, "body"))
 
+    if operation_id == "mini_programs_register" and _coin(label, "register", case.body):
+        world.without_miniprogram()  # one per app: half of the registrations find the app without one
     # buffered: the WSGI iterable is read and closed (a static file would stay open otherwise)
     response = case.call_and_validate(
         app=world.flask_app, headers=_auth_headers(case, world), cookies=cookies, checks=_checks(case),

@@ -141,7 +141,7 @@ def test_protected_operation_without_token_is_problem_401(client, path, method, 
 def test_protected_operations_with_other_scopes_are_problem_403(client, factory, manager):
     partner, _ = manager
     every = ("apps.manage", "events.read", "authorizations.read", "merchant.read", "poi.read", "poi.write",
-             "public.read", "webhooks.manage")
+             "public.read", "webhooks.manage", "miniprogram.manage", "miniprogram.mount", "video.read")
     tokens = {
         needed: factory.token(partner, " ".join(s for s in every if s != needed))
         for needed in every
@@ -149,6 +149,7 @@ def test_protected_operations_with_other_scopes_are_problem_403(client, factory,
     tokens["account.authorizations"] = factory.token(partner, " ".join(every))
     tokens["platform.review"] = tokens["account.authorizations"]  # first-party scopes: no partner holds them
     tokens["platform.operate"] = tokens["account.authorizations"]
+    tokens["platform.client"] = tokens["account.authorizations"]
     for path, method, operation in PROTECTED:
         (needed,) = [s for r in operation["security"] for s in r.get("oauth2", [])]
         response = client.open(

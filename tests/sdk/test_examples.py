@@ -26,5 +26,5 @@ def test_quickstart_example(app, app_config, live_server):
     assert set(token_line.split("scopes: ")[1].split()) == {"authorizations.read", "merchant.read", "events.read"}
     assert "authorised by Chongqing Hotpot House" in result.stdout
     assert "authorised by Riverside Homestay" in result.stdout
-    assert result.stdout.count("authorization.granted") == 2
+    assert result.stdout.count("authorization.granted") == 3  # two merchants and the demo creator
     assert "not found: MERCHANT_NOT_FOUND (quote req_" in result.stdout

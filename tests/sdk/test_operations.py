@@ -119,6 +119,95 @@ def _store_item(external_id: str, lat: float) -> dict:
     return store(external_id=external_id, name=f"门店 {external_id}", lat=lat)
 
 
+# --- mini-programs ---------------------------------------------------------------------------------
+
+
+def _mini(world):
+    """A client of a mini_program app (of the partner's developer)."""
+    if "mini" not in world.extras:
+        from tests.miniprograms.conftest import MINI_SCOPES
+
+        credentials = world.factory.app_client(scopes=MINI_SCOPES, kind="mini_program")
+        world.extras["mini"] = world.client(client_id=credentials.id, client_secret=credentials.secret)
+    return world.extras["mini"]
+
+
+def _mini_program(world):
+    return _mini(world).mini_programs.register(name="山城美食券", icon_url="https://img.example/mp-icon.png",
+                                               category="food_and_drink", entry_paths=["pages/index/index"])
+
+
+def _live_mini_program(world):
+    return _operator_client(world).review.approve_miniprogram(_mini_program(world).id)
+
+
+def _platform_client(world):
+    if "platform_client" not in world.extras:
+        console = world.factory.app_client(scopes=["openid", "platform.client"], kind="web_app",
+                                           client_type="public", first_party=True, redirect_uris=[CONSOLE_REDIRECT])
+        world.extras["platform_client"], _ = world.user_client(console, "platform.client", redirect_uri=CONSOLE_REDIRECT,
+                                                               public=True)
+    return world.extras["platform_client"]
+
+
+def _login_code(world):
+    return _platform_client(world).mini_programs.issue_login_code(_live_mini_program(world).id)
+
+
+# --- creators, capabilities, mounts -----------------------------------------------------------------
+
+
+def _creator(world):
+    """A creator in the platform's app, who authorised the partner app to list and mount."""
+    if "creator" not in world.extras:
+        from tests.miniprograms.conftest import authorize_creator
+
+        user = world.factory.user()
+        creator = world.factory.creator(user)
+        authorize_creator(world.app, world.partner, creator, ["video.read", "miniprogram.mount"])
+        console = world.factory.app_client(scopes=["openid", "platform.client"], kind="web_app",
+                                           client_type="public", first_party=True, redirect_uris=[CONSOLE_REDIRECT])
+        client, _ = world.user_client(console, "platform.client", user, redirect_uri=CONSOLE_REDIRECT, public=True)
+        world.extras["creator"] = (creator, client)
+    return world.extras["creator"]
+
+
+def _video(world):
+    return _creator(world)[1].creators.publish_video(title="解放碑老火锅探店")
+
+
+def _live_stream(world):
+    return _creator(world)[1].creators.schedule_live_stream(title="周五火锅直播")
+
+
+def _capable_mini_program(world):
+    """A live mini-program holding video_mount."""
+    if "capable" not in world.extras:
+        miniprogram = _live_mini_program(world)
+        application = _mini(world).mini_programs.apply_for_capability(miniprogram.id, capability="video_mount")
+        _operator_client(world).review.approve_capability(application.id)
+        world.extras["capable"] = miniprogram
+    return world.extras["capable"]
+
+
+def _mount(world):
+    creator, _ = _creator(world)
+    return _cc(world).mounts.create(creator.id, target_type="video", target_id=_video(world).id,
+                                    miniprogram_id=_capable_mini_program(world).id, path="pages/index/index",
+                                    title="解放碑火锅 88 元代金券")
+
+
+def _pending_mount(world):
+    """A mount waiting for review (a selling card is reviewed; here it is set so directly)."""
+    from gateway.miniprograms.models import Mount
+
+    mount = _mount(world)
+    with world.app.app_context(), world.app.extensions["shijing.db"].new_session() as s:
+        s.get(Mount, mount.id).status = "pending_review"
+        s.commit()
+    return mount
+
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 
@@ -188,6 +277,50 @@ SCENARIOS = {
     "searchPois": lambda w: (_live_poi(w), _cc(w).poi_pages.search_pois(city="重庆"))[1],
     "getPublicPoi": lambda w: _cc(w).poi_pages.get_public_poi(_live_poi(w).id),
     "getPoiPage": lambda w: (p := _live_poi(w), _product(w), _cc(w).poi_pages.get_poi_page(p.id))[2],
+    "mini_programs_list": lambda w: (_mini_program(w), _mini(w).mini_programs.list())[1],
+    "mini_programs_register": _mini_program,
+    "mini_programs_get": lambda w: _mini(w).mini_programs.get(_mini_program(w).id),
+    "mini_programs_update": lambda w: _mini(w).mini_programs.update(_mini_program(w).id, name="山城订座"),
+    "mini_programs_issue_login_code": _login_code,
+    "mini_programs_exchange_login_code": lambda w: _mini(w).mini_programs.exchange_login_code(
+        code=_login_code(w).code),
+    "review_list_miniprograms": lambda w: (_mini_program(w),
+                                           _operator_client(w).review.list_miniprograms(status="pending"))[1],
+    "review_approve_miniprogram": _live_mini_program,
+    "review_reject_miniprogram": lambda w: _operator_client(w).review.reject_miniprogram(
+        _mini_program(w).id, reason="图标模糊"),
+    "creators_publish_video": _video,
+    "creators_schedule_live_stream": _live_stream,
+    "creators_start_live_stream": lambda w: _creator(w)[1].creators.start_live_stream(_live_stream(w).id),
+    "creators_end_live_stream": lambda w: _creator(w)[1].creators.end_live_stream(_live_stream(w).id),
+    "creators_list_videos": lambda w: (_video(w), _cc(w).creators.list_videos(_creator(w)[0].id))[1],
+    "creators_list_live_streams": lambda w: (_live_stream(w), _cc(w).creators.list_live_streams(
+        _creator(w)[0].id, status="scheduled"))[1],
+    "creators_get_public_video": lambda w: _cc(w).creators.get_public_video(_mount(w).target_id),
+    "creators_get_public_live_stream": lambda w: _cc(w).creators.get_public_live_stream(_live_stream(w).id),
+    "mini_programs_apply_for_capability": lambda w: _mini(w).mini_programs.apply_for_capability(
+        _live_mini_program(w).id, capability="live_mount", intro="直播间挂载"),
+    "mini_programs_list_capabilities": lambda w: _mini(w).mini_programs.list_capabilities(
+        _capable_mini_program(w).id),
+    "mini_programs_list_mounts": lambda w: (m := _mount(w), _mini(w).mini_programs.list_mounts(m.miniprogram_id))[1],
+    "mounts_list": lambda w: (_mount(w), _cc(w).mounts.list(_creator(w)[0].id, status="active"))[1],
+    "mounts_create": _mount,
+    "mounts_get": lambda w: _cc(w).mounts.get(_creator(w)[0].id, _mount(w).id),
+    "mounts_unmount": lambda w: _cc(w).mounts.unmount(_creator(w)[0].id, _mount(w).id),
+    "mounts_record_exposure": lambda w: _platform_client(w).mounts.record_exposure(_mount(w).id),
+    "mounts_record_click": lambda w: _platform_client(w).mounts.record_click(_mount(w).id),
+    "review_list_capabilities": lambda w: (_capable_mini_program(w),
+                                           _operator_client(w).review.list_capabilities(status="approved"))[1],
+    "review_approve_capability": lambda w: _operator_client(w).review.approve_capability(
+        _mini(w).mini_programs.apply_for_capability(_live_mini_program(w).id, capability="poi_mount").id),
+    "review_reject_capability": lambda w: _operator_client(w).review.reject_capability(
+        _mini(w).mini_programs.apply_for_capability(_live_mini_program(w).id, capability="poi_mount").id,
+        reason="介绍不清"),
+    "review_list_mounts": lambda w: (_pending_mount(w), _operator_client(w).review.list_mounts(
+        status="pending_review"))[1],
+    "review_approve_mount": lambda w: _operator_client(w).review.approve_mount(_pending_mount(w).id),
+    "review_reject_mount": lambda w: _operator_client(w).review.reject_mount(_pending_mount(w).id,
+                                                                             reason="商品与视频内容不符"),
     "webhooks_list_event_types": lambda w: _cc(w).webhooks.list_event_types(),
     "webhooks_list_endpoints": lambda w: (_endpoint(w), _cc(w).webhooks.list_endpoints(status="enabled"))[1],
     "webhooks_create_endpoint": lambda w: _cc(w).webhooks.create_endpoint(
