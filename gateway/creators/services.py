@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from gateway.accounts.models import Creator
 from gateway.clock import isoformat, utcnow
 from gateway.creators.models import LIVE_STATUSES, VIDEO_STATUSES, LiveStream, Video
-from gateway.errors import Conflict, Forbidden, NotFound, Problem
+from gateway.errors import Conflict, Forbidden, NotFound
+from gateway.http.filters import one_of
 
 
 def require_creator(session: Session, user_id: str | None) -> Creator:
@@ -63,21 +64,13 @@ def end(session: Session, stream: LiveStream) -> LiveStream:
 
 
 def videos_statement(creator_id: str, status: str | None) -> Select:
-    statement = select(Video).where(Video.creator_id == creator_id)
-    if status is not None:
-        if status not in VIDEO_STATUSES:
-            raise Problem(f"status must be one of {', '.join(VIDEO_STATUSES)}.", code="INVALID_FILTER")
-        statement = statement.where(Video.status == status)
-    return statement
+    return one_of(select(Video).where(Video.creator_id == creator_id), Video.status, "status", status,
+                  VIDEO_STATUSES)
 
 
 def live_streams_statement(creator_id: str, status: str | None) -> Select:
-    statement = select(LiveStream).where(LiveStream.creator_id == creator_id)
-    if status is not None:
-        if status not in LIVE_STATUSES:
-            raise Problem(f"status must be one of {', '.join(LIVE_STATUSES)}.", code="INVALID_FILTER")
-        statement = statement.where(LiveStream.status == status)
-    return statement
+    return one_of(select(LiveStream).where(LiveStream.creator_id == creator_id), LiveStream.status, "status",
+                  status, LIVE_STATUSES)
 
 
 def video_dict(video: Video) -> dict:

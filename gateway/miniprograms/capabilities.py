@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import User
 from gateway.clock import isoformat, utcnow
-from gateway.errors import Conflict, NotFound, Problem
+from gateway.errors import Conflict, NotFound
 from gateway.events.services import emit
+from gateway.http.filters import one_of
 from gateway.miniprograms.models import (
     APPLICATION_STATUSES,
     CapabilityApplication,
@@ -91,12 +92,8 @@ def statement_for(miniprogram_id: str) -> Select:
 
 
 def review_statement(status: str | None) -> Select:
-    statement = select(CapabilityApplication)
-    if status is not None:
-        if status not in APPLICATION_STATUSES:
-            raise Problem(f"status must be one of {', '.join(APPLICATION_STATUSES)}.", code="INVALID_FILTER")
-        statement = statement.where(CapabilityApplication.status == status)
-    return statement
+    return one_of(select(CapabilityApplication), CapabilityApplication.status, "status", status,
+                  APPLICATION_STATUSES)
 
 
 def get(session: Session, application_id: str) -> CapabilityApplication:

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from gateway.accounts.models import Creator, User
 from gateway.clock import isoformat, utcnow
 from gateway.creators.models import LiveStream, Video
-from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
+from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.events.services import emit
+from gateway.http.filters import one_of
 from gateway.ids import new_id
 from gateway.miniprograms import capabilities
 from gateway.miniprograms.models import MOUNT_STATUSES, MiniProgram, Mount, MountEvent
@@ -110,12 +111,7 @@ def get_for_creator(session: Session, creator_id: str, mount_id: str) -> Mount:
 
 
 def _statement(status: str | None) -> Select:
-    statement = select(Mount)
-    if status is not None:
-        if status not in MOUNT_STATUSES:
-            raise Problem(f"status must be one of {', '.join(MOUNT_STATUSES)}.", code="INVALID_FILTER")
-        statement = statement.where(Mount.status == status)
-    return statement
+    return one_of(select(Mount), Mount.status, "status", status, MOUNT_STATUSES)
 
 
 def creator_statement(creator_id: str, status: str | None) -> Select:

@@ -23,6 +23,7 @@ from gateway.authorizations.models import Authorization
 from gateway.clock import isoformat, utcnow
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.events.services import emit
+from gateway.http.filters import one_of
 from gateway.miniprograms.models import REVIEW_STATUSES, LoginCode, MiniProgram
 from gateway.oauth import identity
 from gateway.poi.models import Poi
@@ -100,12 +101,7 @@ def edit(session: Session, miniprogram: MiniProgram, changes: dict) -> MiniProgr
 
 
 def review_statement(status: str | None) -> Select:
-    statement = select(MiniProgram)
-    if status is not None:
-        if status not in REVIEW_STATUSES:
-            raise Problem(f"status must be one of {', '.join(REVIEW_STATUSES)}.", code="INVALID_FILTER")
-        statement = statement.where(MiniProgram.review_status == status)
-    return statement
+    return one_of(select(MiniProgram), MiniProgram.review_status, "status", status, REVIEW_STATUSES)
 
 
 def get(session: Session, miniprogram_id: str) -> MiniProgram:

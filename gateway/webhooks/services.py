@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import isoformat, utcnow
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.events.models import Event
+from gateway.http.filters import one_of
 from gateway.ids import new_id
 from gateway.webhooks import signing, transport
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -116,17 +117,12 @@ def list_endpoints_statement(app_id: str, status: str | None) -> Select:
     statement = select(WebhookEndpoint).where(WebhookEndpoint.app_id == app_id)
     if status is None:
         return statement.where(WebhookEndpoint.status != "deleted")
-    if status not in ("enabled", "disabled"):
-        raise Problem("status must be enabled or disabled.", code="INVALID_FILTER")
-    return statement.where(WebhookEndpoint.status == status)
+    return one_of(statement, WebhookEndpoint.status, "status", status, ("enabled", "disabled"))
 
 
 def operator_endpoints_statement(status: str | None, app_id: str | None) -> Select:
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.status != "deleted")
-    if status is not None:
-        if status not in ("enabled", "disabled"):
-            raise Problem("status must be enabled or disabled.", code="INVALID_FILTER")
-        statement = statement.where(WebhookEndpoint.status == status)
+    statement = one_of(select(WebhookEndpoint).where(WebhookEndpoint.status != "deleted"), WebhookEndpoint.status,
+                       "status", status, ("enabled", "disabled"))
     if app_id is not None:
         statement = statement.where(WebhookEndpoint.app_id == app_id)
     return statement
@@ -303,10 +299,7 @@ def deliveries_statement(app_id: str, *, endpoint_id: str | None = None, event_i
         statement = statement.where(WebhookDelivery.endpoint_id == endpoint_id)
     if event_id is not None:
         statement = statement.where(WebhookDelivery.event_id == event_id)
-    if status is not None:
-        if status not in DELIVERY_FILTERS:
-            raise Problem(f"status must be one of {', '.join(DELIVERY_FILTERS)}.", code="INVALID_FILTER")
-        statement = statement.where(WebhookDelivery.status == status)
+    statement = one_of(statement, WebhookDelivery.status, "status", status, DELIVERY_FILTERS)
     if event_type is not None:
         from gateway.events.services import EVENT_TYPES
 
