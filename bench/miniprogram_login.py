@@ -119,11 +119,7 @@ def issue_codes_here(count: int, miniprogram_id: str, user_ids: list[str], path:
 def issue_codes(env: dict, count: int, miniprogram_id: str, user_ids: list[str], path: Path) -> dict:
     code = (f"import json; from bench.miniprogram_login import issue_codes_here; "
             f"print(json.dumps(issue_codes_here({count}, {miniprogram_id!r}, {user_ids!r}, {str(path)!r})))")
-    completed = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=1800, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"issuing login codes failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(_run_with(env, code, "issuing login codes", timeout=1800))
 
 
 def mount_here(partner_app_id: str, creator_id: str, miniprogram_id: str) -> dict:
@@ -148,33 +144,37 @@ def mount_here(partner_app_id: str, creator_id: str, miniprogram_id: str) -> dic
 def place_mount(env: dict, partner_app_id: str, creator_id: str, miniprogram_id: str) -> dict:
     code = (f"import json; from bench.miniprogram_login import mount_here; "
             f"print(json.dumps(mount_here({partner_app_id!r}, {creator_id!r}, {miniprogram_id!r})))")
+    return json.loads(_run_with(env, code, "placing the mount", timeout=300))
+
+
+def _run_with(env: dict, code: str, what: str, *, timeout: float) -> str:
+    """Run ``code`` in a Python with the server's environment (its database); its last line."""
     completed = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=300, check=False)
+                               text=True, timeout=timeout, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"placing the mount failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed:\n{completed.stderr[-3000:]}")
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def _count_rows(env: dict, model: str, where: str) -> int:
+    """``SELECT count(*)`` of a gateway.miniprograms model in the server's database, -1 if it fails."""
+    code = ("from sqlalchemy import func, select; from gateway import create_app; "
+            f"from gateway.miniprograms.models import {model}; app = create_app(); "
+            "s = app.extensions['shijing.db'].new_session(); "
+            f"print(s.scalar(select(func.count()).select_from({model}).where({where})))")
+    try:
+        return int(_run_with(env, code, f"counting {model}", timeout=120))
+    except RuntimeError:
+        return -1
 
 
 def click_count(env: dict, mount_id: str) -> int:
-    code = ("from sqlalchemy import func, select; from gateway import create_app; "
-            "from gateway.miniprograms.models import MountEvent; app = create_app(); "
-            "s = app.extensions['shijing.db'].new_session(); "
-            f"print(s.scalar(select(func.count()).select_from(MountEvent).where("
-            f"MountEvent.mount_id == {mount_id!r}, MountEvent.kind == 'click')))")
-    completed = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=120, check=False)
-    return int(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else -1
+    return _count_rows(env, "MountEvent", f"MountEvent.mount_id == {mount_id!r}, MountEvent.kind == 'click'")
 
 
 def used_code_count(env: dict, miniprogram_id: str) -> int:
-    code = ("from sqlalchemy import func, select; from gateway import create_app; "
-            "from gateway.miniprograms.models import LoginCode; app = create_app(); "
-            "s = app.extensions['shijing.db'].new_session(); "
-            f"print(s.scalar(select(func.count()).select_from(LoginCode).where("
-            f"LoginCode.miniprogram_id == {miniprogram_id!r}, LoginCode.used_at.is_not(None))))")
-    completed = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=120, check=False)
-    return int(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else -1
+    return _count_rows(env, "LoginCode",
+                       f"LoginCode.miniprogram_id == {miniprogram_id!r}, LoginCode.used_at.is_not(None)")
 
 
 class CodePool:

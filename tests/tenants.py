@@ -175,19 +175,18 @@ def seed_creator_content(flask_app, app_id: str, owner_user_id: str, miniprogram
         video = creators.create_video(s, creator, "探店视频")
         stream = creators.create_live_stream(s, creator, "火锅直播", None)
         ids = {"creator": creator.id, "video": video.id, "live_stream": stream.id}
+        now = utcnow()
+        mount = Mount(id=new_id("mount"), app_id=app_id, creator_id=creator.id, miniprogram_id=miniprogram_id,
+                      target_type="video", target_id=video.id, path="pages/index/index", query="", title="卡片",
+                      product_ids=[], created_at=now, activated_at=now)
         if live:
             miniprogram = s.get(MiniProgram, miniprogram_id)
             application = capabilities.apply(s, miniprogram, "video_mount", "")
             capabilities.decide(s, application, s.get(User, operator_user_id), approve=True)
-            mount = Mount(id=new_id("mount"), app_id=app_id, creator_id=creator.id, miniprogram_id=miniprogram_id,
-                          target_type="video", target_id=video.id, path="pages/index/index", query="", title="卡片",
-                          product_ids=[], status="active", created_at=utcnow(), activated_at=utcnow())
             ids["application"] = application.id
+            mount.status = "active"
         else:
-            mount = Mount(id=new_id("mount"), app_id=app_id, creator_id=creator.id, miniprogram_id=miniprogram_id,
-                          target_type="video", target_id=video.id, path="pages/index/index", query="", title="卡片",
-                          product_ids=[], status="ended", ended_reason="unmounted", created_at=utcnow(),
-                          ended_at=utcnow())
+            mount.status, mount.ended_reason, mount.ended_at = "ended", "unmounted", now
         s.add(mount)
         s.commit()
         ids["mount"] = mount.id

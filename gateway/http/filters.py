@@ -3,9 +3,19 @@ allowed ones, never an empty page that looks like "nothing there"."""
 
 from __future__ import annotations
 
+from flask import request
 from sqlalchemy import Select
 
 from gateway.errors import Problem
+
+
+def text_arg(name: str, max_length: int, *, min_length: int = 1) -> str | None:
+    """The ``name`` query parameter, within the spec's lengths; NUL is refused on every database
+    alike (PostgreSQL cannot hold it: it would be a 500 there)."""
+    value = request.args.get(name)
+    if value is not None and (len(value) < min_length or len(value) > max_length or "\x00" in value):
+        raise Problem(f"{name} must be {min_length} to {max_length} characters.", code="INVALID_FILTER")
+    return value
 
 
 def one_of(statement: Select, column, name: str, value: str | None, allowed) -> Select:

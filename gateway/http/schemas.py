@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
-from marshmallow import Schema, ValidationError, fields, pre_load
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from gateway.clock import isoformat
 
@@ -56,3 +57,18 @@ class EmptySchema(StrictSchema):
     """A body that may be empty or ``{}``: any field is unknown, so nothing is silently ignored."""
 
     spec_component = "EmptyObject"
+
+
+class FullMatch(validate.Regexp):
+    """``Regexp`` that must match the whole string: ``re.match`` with ``$`` accepts a trailing
+    newline, which the contract's pattern refuses."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def full_match(pattern: str, error: str) -> FullMatch:
+    """A validator for the contract's ``pattern`` (ECMA-262 and Python read ASCII classes alike)."""
+    return FullMatch(re.compile(pattern), error=error)

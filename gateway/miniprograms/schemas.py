@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from marshmallow import fields, validate
 
 from gateway.clock import isoformat
-from gateway.http.schemas import StrictSchema
+from gateway.http.schemas import StrictSchema, full_match
 from gateway.miniprograms.models import CAPABILITIES, CATEGORIES, TARGET_TYPES
 from gateway.poi.categories import CATEGORIES as POI_CATEGORIES
-from gateway.poi.schemas import IMAGE_URL_PATTERN, FullMatch
+from gateway.poi.schemas import IMAGE_URL_PATTERN
 
 # a page of the mini-program: "pages/menu/index"; no scheme, no leading slash, no ".."
 ENTRY_PATH_PATTERN = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
@@ -18,16 +16,12 @@ ENTRY_PATH_PATTERN = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
 QUERY_PATTERN = r"^([A-Za-z0-9_.~%-]+=[A-Za-z0-9_.~%-]*(&[A-Za-z0-9_.~%-]+=[A-Za-z0-9_.~%-]*)*)?$"
 
 
-def _pattern(pattern: str, error: str) -> FullMatch:
-    return FullMatch(re.compile(pattern), error=error)
-
-
 def _fields(required: bool) -> dict:
     extra = {"required": True} if required else {}
     return {
         "name": fields.String(validate=validate.Length(min=1, max=40), **extra),
         "description": fields.String(validate=validate.Length(max=500), **({"load_default": ""} if required else {})),
-        "icon_url": fields.String(validate=[validate.Length(max=500), _pattern(IMAGE_URL_PATTERN,
+        "icon_url": fields.String(validate=[validate.Length(max=500), full_match(IMAGE_URL_PATTERN,
                                                                               "Must be an https URL.")], **extra),
         "category": fields.String(validate=validate.OneOf(CATEGORIES), **extra),
         "service_categories": fields.List(fields.String(validate=validate.OneOf(sorted(POI_CATEGORIES))),
@@ -37,7 +31,7 @@ def _fields(required: bool) -> dict:
                                validate=validate.Length(max=100), **({"load_default": list} if required else {})),
         "entry_paths": fields.List(
             fields.String(validate=[validate.Length(min=1, max=200),
-                                    _pattern(ENTRY_PATH_PATTERN, "A page path like pages/index/index.")]),
+                                    full_match(ENTRY_PATH_PATTERN, "A page path like pages/index/index.")]),
             validate=validate.Length(min=1, max=20), **extra),
     }
 
@@ -80,9 +74,9 @@ class MountCreateSchema(StrictSchema):
     target_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     miniprogram_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     path = fields.String(required=True, validate=[validate.Length(min=1, max=200),
-                                                  _pattern(ENTRY_PATH_PATTERN, "A page path like pages/index/index.")])
+                                                  full_match(ENTRY_PATH_PATTERN, "A page path like pages/index/index.")])
     query = fields.String(load_default="", validate=[validate.Length(max=512),
-                                                     _pattern(QUERY_PATTERN, "A URL query string without '?'.")])
+                                                     full_match(QUERY_PATTERN, "A URL query string without '?'.")])
     title = fields.String(required=True, validate=validate.Length(min=1, max=30))
     poi_id = fields.String(validate=validate.Length(min=1, max=64))
     product_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list,

@@ -10,12 +10,10 @@ hours) are checked against JSON Schemas kept here and published verbatim as spec
 
 from __future__ import annotations
 
-import re
-
-from gateway.jsonschemas import SchemaValidator
 from marshmallow import ValidationError, fields, validate
 
-from gateway.http.schemas import StrictSchema, UTCDateTimeField
+from gateway.http.schemas import StrictSchema, UTCDateTimeField, full_match
+from gateway.jsonschemas import SchemaValidator
 from gateway.poi import categories
 from gateway.poi.models import POI_STATUSES, PRODUCT_STATUSES, PRODUCT_TYPES, REVIEW_STATUSES
 
@@ -33,20 +31,6 @@ IMAGE_URL_PATTERN = r"^https://[!-~]+$"
 PHONE_PATTERN = r"^[0-9+() -]*$"
 TIME_OF_DAY_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-
-
-class FullMatch(validate.Regexp):
-    """``Regexp`` that must match the whole string: ``re.match`` with ``$`` accepts a trailing
-    newline, which the contract's pattern refuses."""
-
-    def __call__(self, value):
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self._format_error(value))
-        return value
-
-
-def _pattern(pattern: str, error: str) -> FullMatch:
-    return FullMatch(re.compile(pattern), error=error)
 
 
 class StrictFloat(fields.Float):
@@ -179,13 +163,13 @@ NESTED_COMPONENTS = {
 # --- POIs ----------------------------------------------------------------------------------------
 
 def _external_id(**kwargs):
-    return fields.String(validate=_pattern(EXTERNAL_ID_PATTERN, "1 to 64 characters: letters, digits, . _ : -"),
+    return fields.String(validate=full_match(EXTERNAL_ID_PATTERN, "1 to 64 characters: letters, digits, . _ : -"),
                          **kwargs)
 
 
 def _images(**kwargs):
     return fields.List(
-        fields.String(validate=[validate.Length(max=500), _pattern(IMAGE_URL_PATTERN, "Must be an https URL.")]),
+        fields.String(validate=[validate.Length(max=500), full_match(IMAGE_URL_PATTERN, "Must be an https URL.")]),
         validate=validate.Length(max=MAX_IMAGES), **kwargs)
 
 
@@ -202,7 +186,7 @@ def _poi_fields() -> dict:
         lat=StrictFloat(required=True, validate=validate.Range(min=-90, max=90)),
         lng=StrictFloat(required=True, validate=validate.Range(min=-180, max=180)),
         coord_system=fields.String(load_default="gcj02", validate=validate.OneOf(COORD_SYSTEMS)),
-        phone=fields.String(load_default="", validate=[validate.Length(max=32), _pattern(PHONE_PATTERN, "Digits, spaces and + ( ) - only.")]),
+        phone=fields.String(load_default="", validate=[validate.Length(max=32), full_match(PHONE_PATTERN, "Digits, spaces and + ( ) - only.")]),
         opening_hours=JSONSchemaObject(OPENING_HOURS, load_default=dict),
         images=_images(load_default=list),
         status=fields.String(load_default="open", validate=validate.OneOf(POI_STATUSES)),
@@ -233,7 +217,7 @@ class PoiUpdateSchema(StrictSchema):
     lat = StrictFloat(validate=validate.Range(min=-90, max=90))
     lng = StrictFloat(validate=validate.Range(min=-180, max=180))
     coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS))
-    phone = fields.String(validate=[validate.Length(max=32), _pattern(PHONE_PATTERN, "Digits, spaces and + ( ) - only.")])
+    phone = fields.String(validate=[validate.Length(max=32), full_match(PHONE_PATTERN, "Digits, spaces and + ( ) - only.")])
     opening_hours = JSONSchemaObject(OPENING_HOURS)
     images = _images()
     status = fields.String(validate=validate.OneOf(POI_STATUSES))

@@ -16,6 +16,7 @@ from gateway.clock import utcnow
 from gateway.db import reader, session
 from gateway.errors import NotFound, Problem
 from gateway.http.auth import require_scope
+from gateway.http.filters import text_arg
 from gateway.http.idempotency import idempotent
 from gateway.http.pagination import encode_cursor, page_params, paginate
 from gateway.http.requests import json_body
@@ -49,13 +50,6 @@ def _external_id(value: str) -> str:
 
 
 # --- query parameters ---------------------------------------------------------------------------
-
-
-def _text_arg(name: str, max_length: int) -> str | None:
-    value = request.args.get(name)
-    if value is not None and (not value or len(value) > max_length or "\x00" in value):
-        raise Problem(f"{name} must be 1 to {max_length} characters.", code="INVALID_FILTER")
-    return value
 
 
 def _choice_arg(name: str, choices) -> str | None:
@@ -110,7 +104,7 @@ def list_pois(merchant_id):
     """List the merchant's POIs."""
     statement = select(Poi).where(Poi.merchant_id == merchant_id)
     for name, column, value in (
-        ("city", Poi.city, _text_arg("city", 32)),
+        ("city", Poi.city, text_arg("city", 32)),
         ("category", Poi.category, _choice_arg("category", categories.CODES)),
         ("status", Poi.status, _choice_arg("status", POI_STATUSES)),
         ("review_status", Poi.review_status, _choice_arg("review_status", REVIEW_STATUSES)),
@@ -120,7 +114,7 @@ def list_pois(merchant_id):
     external_id = request.args.get("external_id")
     if external_id is not None:
         statement = statement.where(Poi.source_app_id == g.token.app_id, Poi.external_id == _external_id(external_id))
-    q = _text_arg("q", 100)
+    q = text_arg("q", 100)
     if q is not None:
         statement = statement.where(Poi.name.contains(q, autoescape=True))
     return _page(statement, Poi.id, lambda rows: services.poi_views(session(), rows))
@@ -188,12 +182,12 @@ def list_products(merchant_id):
     if external_id is not None:
         statement = statement.where(Product.source_app_id == g.token.app_id,
                                     Product.external_id == _external_id(external_id))
-    poi_id = _text_arg("poi_id", 64)
+    poi_id = text_arg("poi_id", 64)
     if poi_id is not None:
         from gateway.poi.models import ProductPoi
 
         statement = statement.where(Product.id.in_(select(ProductPoi.product_id).where(ProductPoi.poi_id == poi_id)))
-    q = _text_arg("q", 100)
+    q = text_arg("q", 100)
     if q is not None:
         statement = statement.where(Product.title.contains(q, autoescape=True))
     return _page(statement, Product.id, lambda rows: services.product_views(session(), rows))
@@ -326,13 +320,13 @@ _SUMMARY_COLUMNS = (Poi.id, Poi.name, Poi.category, Poi.address, Poi.city, Poi.d
 def search_pois():
     """List live POIs by city, category and text."""
     statement = select(*_SUMMARY_COLUMNS).where(Poi.live.is_(True), Poi.status != "closed")
-    city = _text_arg("city", 32)
+    city = text_arg("city", 32)
     if city is not None:
         statement = statement.where(Poi.city == city)
     category = _choice_arg("category", categories.CODES)
     if category is not None:
         statement = statement.where(Poi.category == category)
-    q = _text_arg("q", 100)
+    q = text_arg("q", 100)
     if q is not None:
         statement = statement.where(Poi.name.contains(q, autoescape=True))
     now = utcnow()

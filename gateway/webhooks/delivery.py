@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import timedelta
 
 from flask import current_app
@@ -22,14 +21,14 @@ from gateway.events.models import Event
 from gateway.events.schemas import EventSchema
 from gateway.ids import new_id
 from gateway.jobs import periodic, task
-from gateway.webhooks import metrics, signing, transport
+from gateway.webhooks import metrics, transport
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.schedule import next_attempt
 from gateway.webhooks.services import (
-    USER_AGENT,
     current_secrets,
     disable,
     queue_after_commit,
+    request_headers,
     settings,
 )
 
@@ -111,9 +110,7 @@ def attempt(delivery_id: str) -> str:
     secrets = current_secrets(loaded, now)
     # no transaction (nor connection) is held while the partner takes its time
     started = utcnow()
-    headers = {"content-type": "application/json", "user-agent": USER_AGENT,
-               **signing.headers(secrets, loaded.id, int(time.time()), body)}
-    outcome = transport.post(loaded.url, body, headers, config.policy)
+    outcome = transport.post(loaded.url, body, request_headers(secrets, loaded.id, body), config.policy)
     metrics.ATTEMPTS.labels(outcome="ok" if outcome.ok else (outcome.error or "http_status")).inc()
     metrics.ATTEMPT_LATENCY.observe(outcome.latency_ms / 1000)
     if outcome.ok:

@@ -86,6 +86,13 @@ def check_url(url: str) -> transport.Target:
         raise ValidationFailed(refused.detail, code=refused.code, errors={"url": [refused.detail]}) from None
 
 
+def request_headers(secrets: list[str], msg_id: str, body: bytes) -> dict[str, str]:
+    """What every request to an endpoint carries (challenge or delivery): JSON, our user agent,
+    and the Standard Webhooks headers with this attempt's timestamp."""
+    return {"content-type": "application/json", "user-agent": USER_AGENT,
+            **signing.headers(secrets, msg_id, int(time.time()), body)}
+
+
 def challenge(url: str, secret: str) -> None:
     """Ask the URL to echo a random challenge, signed like a delivery, before anything is sent to it.
 
@@ -94,9 +101,7 @@ def challenge(url: str, secret: str) -> None:
     """
     token = random.token_urlsafe(24)
     body = json.dumps({"type": "webhook.challenge", "challenge": token}, separators=(",", ":")).encode()
-    headers = {"content-type": "application/json", "user-agent": USER_AGENT,
-               **signing.headers([secret], "chl_" + token[:26], int(time.time()), body)}
-    outcome = transport.post(url, body, headers, settings().policy)
+    outcome = transport.post(url, body, request_headers([secret], "chl_" + token[:26], body), settings().policy)
     if not outcome.ok:
         reason = f"answered HTTP {outcome.status}" if outcome.status else f"could not be reached ({outcome.error})"
         raise ValidationFailed(f"The URL check failed: the endpoint {reason}; it must answer 2xx with the "
