@@ -92,6 +92,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     import gateway.maintenance
+    import gateway.service_accounts.tasks
     import gateway.webhooks.delivery
     from gateway import models  # noqa: F401  (every table on the metadata)
     from gateway.db import Database
@@ -119,6 +120,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["shijing.jobs"] = Jobs(app)
     app.extensions["shijing.webhooks"] = Webhooks(app)
     gateway.webhooks.delivery.init_app(app, database)
+    gateway.service_accounts.tasks.init_app(app, database)
 
     # Order matters: request id first, then the token, then the rate limits that key on it.
     observability.init_app(app)
@@ -147,11 +149,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.creators.views import bp as creators_bp
     from gateway.miniprograms.mount_views import bp as mounts_bp
     from gateway.miniprograms.views import bp as miniprograms_bp
+    from gateway.service_accounts.views import bp as service_accounts_bp
     from gateway.webhooks.views import bp as webhooks_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
                       poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp,
-                      miniprograms_bp, creators_bp, mounts_bp):
+                      miniprograms_bp, creators_bp, mounts_bp, service_accounts_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

@@ -81,6 +81,8 @@ def demo(as_json: bool) -> None:
     click.echo(f"                    client_secret={mini['client_secret']}")
     for merchant in data["merchants"]:
         click.echo(f"  merchant          {merchant['id']}  {merchant['name']} (owner: {merchant['owner']})")
+    for account in data["service_accounts"]:
+        click.echo(f"  service account   {account['id']}  {account['name']} (followers: {', '.join(account['followers'])})")
     click.echo(f"  creator           {data['creator']['id']}  (user: creator)")
     click.echo("  users             " + ", ".join(data["users"]))
     click.echo(f"  try:  curl -s -u {partner['client_id']}:{partner['client_secret']} "

@@ -35,6 +35,9 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "RATELIMIT_IP": ("300/minute", str),  # unauthenticated endpoints: token, login
     "QUOTA_APP_CREATIONS": ("20/day", str),
     "QUOTA_SECRET_ROTATIONS": ("10/day", str),
+    # Service accounts: per-merchant send rate and daily recipients quota (limits syntax)
+    "SERVICE_ACCOUNT_SEND_RATE": ("20/second", str),
+    "SERVICE_ACCOUNT_DAILY_QUOTA": ("200000/day", str),
     "IDEMPOTENCY_TTL": (86400, int),
     "MAX_CONTENT_LENGTH": (1024 * 1024, int),
     "CORS_ORIGINS": ("", str),  # comma-separated allow-list

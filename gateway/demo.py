@@ -114,6 +114,8 @@ def seed(session, instance_path: str, issuer: str) -> dict:
     creator_authorization = authorizations.grant(
         session, app_id=partner.id, subject_type="creator", subject_id=creator.id, user_id=users["creator"].id,
         scopes=["video.read", "miniprogram.mount"])
+    service_accounts = _seed_service_accounts(session, partner, {"hotpot": hotpot, "homestay": homestay}, users,
+                                              pois)
     session.commit()
 
     stored = {
@@ -151,6 +153,7 @@ def seed(session, instance_path: str, issuer: str) -> dict:
         ],
         "creator": {"id": creator.id, "username": "creator", "name": creator.name,
                     "authorization_id": creator_authorization.id},
+        "service_accounts": service_accounts,
         "pois": [{"id": poi.id, "external_id": poi.external_id, "name": poi.name, "merchant_id": poi.merchant_id,
                   "page_url": f"{issuer}/p/{poi.id}"} for poi in pois],
     }
@@ -225,6 +228,55 @@ DEMO_POIS = {
 }
 # the edit that waits for review, so the demo shows a live POI with a pending change
 PENDING_EDIT = ("hotpot-jiefangbei", {"name": "重庆老火锅（解放碑旗舰店）"})
+
+
+DEMO_SERVICE_ACCOUNTS = {
+    "hotpot": {"name": "山城老火锅", "avatar_url": "https://img.example/demo/hotpot-avatar.png",
+               "description": "重庆老火锅：关注领券，新品与到店提醒"},
+    "homestay": {"name": "江畔民宿", "avatar_url": "https://img.example/demo/homestay-avatar.png",
+                 "description": "江景民宿：节假日房态与专属优惠"},
+}
+DEMO_FANS = ("alice", "bob", "carol")  # follow from a POI page; alice and bob hold a subscription
+DEMO_TEMPLATE = ("新券上线提醒", [{"key": "voucher", "type": "thing", "label": "优惠券"},
+                                 {"key": "price", "type": "amount", "label": "价格（分）"},
+                                 {"key": "expires_on", "type": "date", "label": "有效期至"}])
+
+
+def _seed_service_accounts(session, partner: App, merchants: dict, users: dict, pois: list) -> list[dict]:
+    """Each demo merchant's service account (on its POI pages), followed by alice, bob and carol
+    from a POI page, a tag "常客" on alice and bob, and a voucher template alice and bob subscribed
+    to. What exists is left alone (follows, tags, templates); an unused subscription is topped up to one."""
+    from gateway.service_accounts import services
+    from gateway.service_accounts.models import FollowerTag, Subscription, Tag, Template
+
+    seeded = []
+    for key, merchant in merchants.items():
+        account = services.find(session, merchant.id)
+        poi_ids = [p.id for p in pois if p.merchant_id == merchant.id]
+        if account is None:
+            account, _ = services.put(session, merchant.id, {**DEMO_SERVICE_ACCOUNTS[key], "poi_ids": poi_ids})
+        followers = {name: services.follow(session, account, users[name].id, "poi_page", poi_ids[0] if poi_ids else None)
+                     for name in DEMO_FANS}
+        tag = session.scalar(select(Tag).where(Tag.service_account_id == account.id, Tag.name == "常客"))
+        if tag is None:
+            tag = services.create_tag(session, account, "常客")
+            for name in ("alice", "bob"):
+                session.add(FollowerTag(tag_id=tag.id, follower_id=followers[name].id))
+        template = session.scalar(select(Template).where(Template.service_account_id == account.id,
+                                                         Template.title == DEMO_TEMPLATE[0]))
+        if template is None:
+            template = services.create_template(session, account, *DEMO_TEMPLATE)
+        for name in ("alice", "bob"):
+            subscription = session.scalar(select(Subscription).where(Subscription.template_id == template.id,
+                                                                     Subscription.user_id == users[name].id))
+            if subscription is None:
+                session.add(Subscription(template_id=template.id, user_id=users[name].id, remaining=1))
+            elif subscription.remaining < 1:
+                subscription.remaining = 1
+        session.flush()
+        seeded.append({"id": account.id, "merchant_id": merchant.id, "name": account.name, "tag_id": tag.id,
+                       "template_id": template.id, "followers": list(DEMO_FANS)})
+    return seeded
 
 
 def _approve_pending(session, subject_type: str, subject_id: str, operator: User) -> None:

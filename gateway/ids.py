@@ -39,6 +39,15 @@ PREFIXES = {
     "capability_application": "cap",
     "mount": "mnt",
     "mount_event": "mev",
+    "service_account": "sva",
+    "follower": "flw",
+    "follow_log": "fol",
+    "tag": "tag",
+    "segment": "seg",
+    "template": "tpl",
+    "subscription": "sub",
+    "message": "msg",
+    "send": "snd",
 }
 
 

@@ -14,6 +14,20 @@ from gateway.miniprograms.models import (  # noqa: F401
     MountEvent,
 )
 from gateway.oauth.models import AuthorizationCode, Token  # noqa: F401
+from gateway.service_accounts.models import (  # noqa: F401
+    Follower,
+    FollowerTag,
+    FollowLog,
+    Message,
+    OpenIdMap,
+    Segment,
+    Send,
+    SendRecipient,
+    ServiceAccount,
+    Subscription,
+    Tag,
+    Template,
+)
 from gateway.poi.models import Poi, PoiPageView, Product, ProductPoi, ReviewSubmission  # noqa: F401
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401
 from gateway.db import Base

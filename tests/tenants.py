@@ -193,6 +193,73 @@ def seed_creator_content(flask_app, app_id: str, owner_user_id: str, miniprogram
         return ids
 
 
+# The spec's example ids of service-account objects (request bodies name them) -> the world's kind.
+SERVICE_ACCOUNT_EXAMPLE_IDS = {
+    "tag_01j9x6b2f0000000000000000": "tag",
+    "seg_01j9x6b2f0000000000000000": "segment",
+    "tpl_01j9x6b2f0000000000000000": "template",
+    "ou_3k7xq2m5n8p4r6t9v2w5y8z3b6c9d2f5": "open_id",
+}
+
+
+def with_world_ids(body, ids: dict):
+    """``body`` (a spec example) with the example ids of service-account objects replaced by the
+    world's own (``ids`` by kind), so an example request names real objects."""
+    if isinstance(body, dict):
+        return {key: with_world_ids(value, ids) for key, value in body.items()}
+    if isinstance(body, list):
+        return [with_world_ids(value, ids) for value in body]
+    if isinstance(body, str) and body in SERVICE_ACCOUNT_EXAMPLE_IDS and SERVICE_ACCOUNT_EXAMPLE_IDS[body] in ids:
+        return ids[SERVICE_ACCOUNT_EXAMPLE_IDS[body]]
+    return body
+
+
+def seed_service_account(flask_app, app_id: str, merchant_id: str, follower_user_id: str, *, live: bool) -> dict:
+    """The merchant's service account (active when ``live``, else suspended: no user reaches it),
+    followed by ``follower_user_id`` from a POI page, who wrote an hour ago (the reply window is
+    open) and holds subscriptions to its template; a tag on the follower (``tag``) and another
+    (``tag2``) defining a segment; a finished tag send. Returns their ids, and the follower's
+    open_id for ``app_id`` (``open_id``)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from gateway.clock import utcnow
+    from gateway.service_accounts import services
+    from gateway.service_accounts.models import Follower, Send, Subscription
+
+    with flask_app.app_context(), flask_app.extensions["shijing.db"].new_session() as s:
+        account, _ = services.put(s, merchant_id, {"name": "山城老火锅", "avatar_url": "https://img.example/sa.png",
+                                                   "description": "关注领券", "poi_ids": []})
+        follower = services.follow(s, account, follower_user_id, "poi_page", None)
+        services.receive_message(s, account, follower_user_id, "今晚还有位子吗？")
+        s.get(Follower, follower.id).last_message_at = utcnow() - timedelta(hours=1)
+        tag = services.create_tag(s, account, "老顾客")
+        tag2 = services.create_tag(s, account, "附近常客")
+        template = services.create_template(s, account, "新券上线提醒", [
+            {"key": "voucher", "type": "thing", "label": "优惠券"}, {"key": "price", "type": "amount", "label": "价格"},
+            {"key": "expires_on", "type": "date", "label": "有效期至"}])
+        open_id = services.open_ids_for(s, app_id, [follower_user_id])[follower_user_id]
+        services.batch_tag(s, app_id, account, tag, [open_id], [])
+        services.batch_tag(s, app_id, account, tag2, [open_id], [])
+        segment = services.create_segment(s, account, {"name": "常客", "tag_ids": [tag2.id]})
+        s.add(Subscription(template_id=template.id, user_id=follower_user_id, remaining=1))
+        s.flush()
+        send = Send(service_account_id=account.id, app_id=app_id, template_id=template.id,
+                             data={"voucher": "88 元火锅券", "price": 8800, "expires_on": "2026-12-31"},
+                             tag_id=tag.id, status="queued", audience=1, sent=0, refused=0, created_at=utcnow())
+        s.add(send)
+        s.flush()
+        services.run_send(s, send.id)
+        s.get(Subscription, s.scalar(select(Subscription.id).where(
+            Subscription.template_id == template.id))).remaining = 5
+        if not live:
+            account.status = "suspended"
+        s.commit()
+        return {"service_account": account.id, "tag": tag.id, "tag2": tag2.id, "segment": segment.id,
+                "template": template.id, "send": send.id, "open_id": open_id}
+
+
 def first_event_id(flask_app, app_id: str) -> str:
     from sqlalchemy import select
 

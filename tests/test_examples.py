@@ -102,3 +102,27 @@ def test_mount_card_example_mounts_and_records_the_tap(app, app_config, live_ser
     assert "alice tapped it: open mnp_" in out and "at pages/voucher/detail?voucher=hotpot-voucher-100" in out
     assert "source for the order: type=video id=vid_" in out and "author_id=crt_" in out
     assert "is mounted on video vid_" in out and "unmounted mnt_" in out
+
+
+def test_crm_campaign_example_tags_recent_followers_and_sends_the_voucher(app, app_config, live_server):
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, str(REPO_ROOT / "examples" / "crm_campaign.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+    result = run()
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "山城老火锅 (sva_" in out and ": 3 followers" in out
+    assert "followed from a POI page in the last 7 days: 3" in out
+    assert "tagged 3 new, 3 in '近 7 天 POI 新粉'" in out
+    assert "a price that is not in fen is refused (TEMPLATE_DATA_INVALID), nothing sent" in out
+    assert "accepted for 3 followers" in out
+    assert "send completed: sent=2 refused=1" in out  # alice and bob subscribed; carol did not
+    lines = out.splitlines()
+    assert sum(line.endswith(": sent") for line in lines) == 2
+    assert sum(line.endswith(": refused (USER_NOT_SUBSCRIBED)") for line in lines) == 1
+
+    again = run()  # the demo tops the subscriptions up again; the tag is found, nobody is tagged twice
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "tagged 0 new, 3 in '近 7 天 POI 新粉'" in again.stdout and "sent=2 refused=1" in again.stdout

@@ -30,6 +30,13 @@ EVENT_TYPES = {
     "mount.approved": "An operator approved a mount; its card shows (data: the mount).",
     "mount.rejected": "An operator rejected a mount (data: the mount, with the reason).",
     "mount.ended": "A mount ended: unmounted, or its live stream ended (data: the mount).",
+    "service_account.follower.followed": "A user followed the merchant's service account (data: the follow, with the "
+                                         "user's open_id for this app).",
+    "service_account.follower.unfollowed": "A user unfollowed the merchant's service account (data: the unfollow).",
+    "service_account.message.received": "A user sent the service account a message; a free-form reply is allowed "
+                                        "for 48 hours (data: the message).",
+    "service_account.send.completed": "A tag or segment send finished; its recipients' results are listed "
+                                      "(data: the send).",
     "webhook_endpoint.disabled": "Shijing stopped sending to a webhook endpoint: it answered 410, or failed every "
                                  "attempt for a whole retry schedule (data: the endpoint and the reason).",
     "webhook.test": "A test delivery the app asked for; sent only to that endpoint (data: the endpoint).",

@@ -63,10 +63,12 @@ class RateLimiter:
             "app": limits.parse(config["RATELIMIT_APP"]),
             "merchant": limits.parse(config["RATELIMIT_MERCHANT"]),
             "ip": limits.parse(config["RATELIMIT_IP"]),
+            "service_account_send": limits.parse(config["SERVICE_ACCOUNT_SEND_RATE"]),
         }
         self.quotas = {
             "app_creations": limits.parse(config["QUOTA_APP_CREATIONS"]),
             "secret_rotations": limits.parse(config["QUOTA_SECRET_ROTATIONS"]),
+            "service_account_recipients": limits.parse(config["SERVICE_ACCOUNT_DAILY_QUOTA"]),
         }
 
     def _hit(self, policy: str, item, key: str) -> tuple[bool, Outcome]:
@@ -92,6 +94,20 @@ class RateLimiter:
                 headers={"Retry-After": str(outcome.reset_in)},
                 extra={"policy": policy, "retry_after": outcome.reset_in},
             )
+
+    def reserve_quota(self, quota: str, key: str, cost: int) -> None:
+        """Count ``cost`` uses of ``quota`` at once (a send to many recipients), or none: past the
+        quota it raises 429 ``QUOTA_EXCEEDED`` and counts nothing, so a refused request uses none."""
+        item = self.quotas[quota]
+        if not self.strategy.test(item, "quota:" + quota, key, cost=cost):
+            reset_at = self.strategy.get_window_stats(item, "quota:" + quota, key).reset_time
+            retry_after = max(1, math.ceil(reset_at - time.time()))
+            raise QuotaExceeded(
+                f"The quota '{quota}' of {item.amount} per {item.get_expiry()} s has no room for {cost} more.",
+                headers={"Retry-After": str(retry_after)},
+                extra={"quota": quota, "retry_after": retry_after},
+            )
+        self.strategy.hit(item, "quota:" + quota, key, cost=cost)
 
     def consume_quota(self, quota: str, key: str) -> None:
         """Count one use of a costly operation; raise 429 ``QUOTA_EXCEEDED`` past the quota."""

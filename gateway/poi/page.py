@@ -29,6 +29,7 @@ from gateway.clock import isoformat, utcnow
 from gateway.db import driver_execute
 from gateway.ids import new_id
 from gateway.miniprograms import mounts
+from gateway.service_accounts import services as service_accounts
 from gateway.poi import geo, hours
 from gateway.poi.models import Poi, PoiPageView, Product, ProductPoi
 
@@ -143,7 +144,7 @@ def compose(db: Session | Connection, poi: Row, *, now: datetime) -> dict:
     return {
         "poi": _public_poi(poi, now),
         "products": [_public_product(p) for p in products],
-        "service_account": None,  # issue 6
+        "service_account": service_accounts.card_for_poi(_connection(db), poi.merchant_id, poi.id),
         "mini_programs": mounts.cards_for_poi(_connection(db), poi.id),
     }
 

@@ -165,6 +165,7 @@ def _render(poi, now: datetime, expires: float) -> RenderedPage:
             for p in data["products"]
         ],
         mini_programs=data["mini_programs"],
+        service_account=data["service_account"],
         category_name=category.name_zh if category else "",
         status_text=STATUS_ZH.get(data["poi"]["status"]),
         url=url,

@@ -36,8 +36,10 @@ from tests.tenants import (
     restore_rows,
     seed_creator_content,
     seed_miniprogram,
+    seed_service_account,
     seed_webhook,
     snapshot_rows,
+    with_world_ids,
 )
 
 USER_SCOPES = ["openid", "profile", "account.authorizations", "platform.client"]
@@ -79,6 +81,11 @@ FACTORIES: dict[str, Callable[[dict], str]] = {
     "live_stream_id": lambda a: a["live_stream"],
     "mount_id": lambda a: a["mount"],
     "delivery_id": lambda a: a["webhook_delivery"],
+    "service_account_id": lambda a: a["service_account"],
+    "tag_id": lambda a: a["tag"],
+    "segment_id": lambda a: a["segment"],
+    "template_id": lambda a: a["template"],
+    "send_id": lambda a: a["send"],
     "external_id": lambda a: "store-1001",  # the external id of A's store (each app's own namespace)
 }
 # Scopes whose operations are platform-wide by design, with the reason (no tenant to isolate).
@@ -135,6 +142,8 @@ def matrix(app) -> Matrix:
         # the owner is a creator too, who authorised the partner; A's mount has ended (no user reaches it)
         ids.update(seed_creator_content(app, partner.id, owner.id, ids["miniprogram"], live=live,
                                         operator_user_id=reviewer.id))
+        # the owner follows the merchant's service account; A's is suspended (no user reaches it)
+        ids.update(seed_service_account(app, partner.id, merchant.id, owner.id, live=live))
         return ids, tokens
 
     console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",
@@ -164,8 +173,10 @@ def _example_body(operation: Operation):
     return media_type, content.get("example", {})
 
 
-def _call(client, operation: Operation, path: str, token: str):
+def _call(client, operation: Operation, path: str, token: str, ids: dict | None = None):
     media_type, body = _example_body(operation)
+    if ids is not None:
+        body = with_world_ids(body, ids)  # example ids in the body name the world's objects
     kwargs = {"headers": bearer(token)}
     if media_type == "application/json":
         kwargs["json"] = body
@@ -239,8 +250,8 @@ def test_b_reaches_its_own_merchant(app, world, client, operation):
     path = _b_path(world, operation)
     for kind, token in world.b_tokens.holding(operation.required_scopes).items():
         restore_rows(app, world.rows)  # each kind starts from the same world (a create is not a duplicate)
-        response = _call(client, operation, path, token)
-        assert 200 <= response.status_code < 300, (kind, response.status_code)
+        response = _call(client, operation, path, token, world.b_ids)
+        assert 200 <= response.status_code < 300, (kind, response.status_code, response.get_data(as_text=True)[:300])
 
 
 @pytest.mark.parametrize("operation", LISTS, ids=lambda op: op.label)

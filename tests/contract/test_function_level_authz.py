@@ -81,7 +81,10 @@ def world_template(app) -> World:
     # 403 comes before any lookup: ids of objects that need not exist
     ids.update(miniprogram_id="mnp_01j9x6b2f0000000000000000", creator_id="crt_01j9x6b2f0000000000000000",
                video_id="vid_01j9x6b2f0000000000000000", live_stream_id="liv_01j9x6b2f0000000000000000",
-               mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000")
+               mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000",
+               service_account_id="sva_01j9x6b2f0000000000000000", tag_id="tag_01j9x6b2f0000000000000000",
+               segment_id="seg_01j9x6b2f0000000000000000", template_id="tpl_01j9x6b2f0000000000000000",
+               send_id="snd_01j9x6b2f0000000000000000")
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -56,11 +56,13 @@ from tests.tenants import (
     Browser,
     client_credentials_scopes,
     first_event_id,
-    seed_miniprogram,
     merchant_grant_scopes,
     operations,
     restore_rows,
+    seed_miniprogram,
+    seed_service_account,
     snapshot_rows,
+    with_world_ids,
 )
 
 SEED = 20261122
@@ -148,6 +150,7 @@ class World:
     mount_id: str = ""  # active
     pending_mount_id: str = ""  # waiting for review
     application_id: str = ""  # pending
+    service_account: dict = dataclasses.field(default_factory=dict)  # merchant A's, by kind
     successes: int = 0
 
     def replenish(self) -> None:
@@ -167,6 +170,49 @@ class World:
         self._replenish_webhook()
         self._replenish_miniprogram()
         self._replenish_creator()
+        self._replenish_service_account()
+
+    def _replenish_service_account(self) -> None:
+        """Merchant A's service account, followed by its owner (the console's user), who wrote an
+        hour ago and holds subscriptions to its template; a tag on them, a segment, a finished send."""
+        from datetime import timedelta
+
+        from gateway.clock import utcnow
+        from gateway.service_accounts import services
+        from gateway.service_accounts.models import (
+            Follower,
+            Segment,
+            Send,
+            ServiceAccount,
+            Subscription,
+            Tag,
+        )
+
+        ids = self.service_account
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            account = s.get(ServiceAccount, ids["service_account"]) if ids else None
+            if account is None:
+                s.close()
+                self.service_account = seed_service_account(self.flask_app, self.partner.id, self.merchant_a.id,
+                                                            self.owner.id, live=True)
+                return
+            follower = s.scalar(select(Follower).where(Follower.service_account_id == account.id,
+                                                                Follower.user_id == self.owner.id))
+            follower.status, follower.blocked_at = "following", None
+            follower.last_message_at = utcnow() - timedelta(hours=1)
+            subscription = s.scalar(select(Subscription).where(
+                Subscription.template_id == ids["template"], Subscription.user_id == self.owner.id))
+            subscription.remaining = 5
+            if s.get(Tag, ids["tag"]) is None:
+                ids["tag"] = services.create_tag(s, account, f"tag {utcnow().timestamp()}").id
+                services.batch_tag(s, self.partner.id, account, s.get(Tag, ids["tag"]), [ids["open_id"]], [])
+            assert s.get(Segment, ids["segment"]) is not None and s.get(Send, ids["send"]) is not None
+            s.commit()
+
+    def service_account_values(self) -> dict:
+        ids = self.service_account
+        return {"open_id": ids["open_id"], "template_id": ids["template"], "tag_id": ids["tag"],
+                "tag_ids": [ids["tag"]], "add": [ids["open_id"]], "remove": []}
 
     def _replenish_creator(self) -> None:
         """The owner as a creator who authorised the partner: a scheduled live stream, an active
@@ -252,7 +298,13 @@ class World:
 
     def without_miniprogram(self) -> None:
         """Before a registration: the partner's app has none (one per app)."""
-        from gateway.miniprograms.models import CapabilityApplication, LoginCode, MiniProgram, Mount, MountEvent
+        from gateway.miniprograms.models import (
+            CapabilityApplication,
+            LoginCode,
+            MiniProgram,
+            Mount,
+            MountEvent,
+        )
 
         with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
             mine = select(Mount.id).where(Mount.miniprogram_id == self.miniprogram_id)
@@ -325,6 +377,11 @@ class World:
             "mount_id": self.mount_id,
             "application_id": self.application_id,
             "delivery_id": self.delivery_id,
+            "service_account_id": self.service_account["service_account"],
+            "tag_id": self.service_account["tag"],
+            "segment_id": self.service_account["segment"],
+            "template_id": self.service_account["template"],
+            "send_id": self.service_account["send"],
         }
 
     def body_values(self) -> dict[str, str]:
@@ -390,7 +447,7 @@ def world_template(app, webhook_receiver):
 def world(app, world_template, nul_guard) -> World:
     template, rows = world_template
     restore_rows(app, rows)
-    w = dataclasses.replace(template)
+    w = dataclasses.replace(template, service_account=dict(template.service_account))
     yield w
     # not vacuous: the credentials and real ids got this operation past 401/403/404 at least once
     assert w.successes, "no generated request succeeded: the world no longer fits this operation"
@@ -483,6 +540,13 @@ def test_api_conforms(case, world):
     ):
         case.body.update(world.mount_values())  # a spare video of the creator, the live mini-program
     elif (
+        operation_id.startswith("service_accounts_") and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict)
+    ):
+        # the spec examples' ids name merchant A's objects; half of the generated ones do too
+        case.body = with_world_ids(case.body, world.service_account)
+        _substitute(case.body, world.service_account_values(), (label, "body"))
+    elif (
         operation_id in WEBHOOK_URL_OPERATIONS and not _negative(case, ParameterLocation.BODY)
         and isinstance(case.body, dict)
     ):
@@ -511,7 +575,7 @@ def test_stateful_workflows(app, world_template, nul_guard):
     class Workflow(schema.as_state_machine()):
         def setup(self):
             restore_rows(app, rows)  # every scenario starts from the same world
-            self.world = dataclasses.replace(template)
+            self.world = dataclasses.replace(template, service_account=dict(template.service_account))
 
         def get_call_kwargs(self, case):
             return {"app": app, "headers": _auth_headers(case, self.world), "buffered": True}

@@ -52,8 +52,30 @@ def test_page_of_a_live_poi(db_session, menu):
     assert poi["quality_tags"] == ["必吃榜", "老字号"]
     assert poi["phone"] == "028-8888 6666"
     assert poi["opening_hours_text"] == ["周一至周五 10:00–22:00", "周六、周日 10:00–次日02:00"]
-    assert page["service_account"] is None and page["mini_programs"] == []
+    assert page["service_account"] is None and page["mini_programs"] == []  # the merchant has no service account
     assert [p["id"] for p in page["products"]] == [products[k] for k in SHOWN]
+
+
+def test_the_page_shows_the_service_account_that_links_the_poi(app, client, db_session, menu, merchant):
+    from gateway.service_accounts import services as service_accounts
+
+    poi_id, _ = menu
+    account, _ = service_accounts.put(db_session, merchant.id, {
+        "name": "蜀香火锅", "avatar_url": "https://img.example/a.png", "description": "关注领券", "poi_ids": []})
+    db_session.commit()
+    # an account that does not link this POI is not on its page
+    assert compose_page(db_session, poi_id, now=datetime.now(timezone.utc))["service_account"] is None
+    account.poi_ids = [poi_id]
+    db_session.commit()
+    card = compose_page(db_session, poi_id, now=datetime.now(timezone.utc))["service_account"]
+    assert card["id"] == account.id and card["name"] == "蜀香火锅" and card["follower_count"] == 0
+    assert card["follow_hint"]
+    html = client.get(f"/p/{poi_id}").get_data(as_text=True)
+    assert "商家服务号" in html and "蜀香火锅" in html and card["follow_hint"] in html
+    # a suspended account is shown nowhere
+    account.status = "suspended"
+    db_session.commit()
+    assert compose_page(db_session, poi_id, now=datetime.now(timezone.utc))["service_account"] is None
 
 
 def test_products_on_sale_sorted_set_meals_first_buyable_before_sold_out(db_session, menu):

@@ -208,6 +208,64 @@ def _pending_mount(world):
     return mount
 
 
+# --- service accounts ----------------------------------------------------------------------------
+
+VOUCHER_FIELDS = [{"key": "voucher", "type": "thing", "label": "优惠券"},
+                  {"key": "price", "type": "amount", "label": "价格"},
+                  {"key": "expires_on", "type": "date", "label": "有效期至"}]
+VOUCHER_DATA = {"voucher": "88 元火锅券", "price": 8800, "expires_on": "2026-12-31"}
+
+
+def _service_account(world):
+    if "service_account" not in world.extras:
+        world.extras["service_account"] = _cc(world).service_accounts.put(
+            _m0(world), name="山城老火锅", avatar_url="https://img.example/sa.png", description="关注领券")
+    return world.extras["service_account"]
+
+
+def _fan(world) -> str:
+    """The platform client's user follows and writes (the reply window opens); their open_id."""
+    if "fan" not in world.extras:
+        account = _service_account(world)
+        _platform_client(world).service_accounts.follow(account.id, source="poi_page")
+        _platform_client(world).service_accounts.write(account.id, text="今晚还有位子吗？")
+        world.extras["fan"] = _cc(world).service_accounts.list_followers(_m0(world)).data[0].open_id
+    return world.extras["fan"]
+
+
+def _sa_tag(world, name: str = "老顾客"):
+    _service_account(world)
+    return _cc(world).service_accounts.create_tag(_m0(world), name=name)
+
+
+def _tagged(world):
+    tag = _sa_tag(world)
+    _cc(world).service_accounts.batch_tag(_m0(world), tag.id, add=[_fan(world)])
+    return tag
+
+
+def _segment(world):
+    return _cc(world).service_accounts.create_segment(_m0(world), name="常客", tag_ids=[_tagged(world).id])
+
+
+def _template(world):
+    _service_account(world)
+    return _cc(world).service_accounts.create_template(_m0(world), title="新券上线提醒", fields=VOUCHER_FIELDS)
+
+
+def _subscribed_template(world):
+    template = _template(world)
+    _fan(world)
+    _platform_client(world).service_accounts.subscribe(_service_account(world).id, template.id)
+    return template
+
+
+def _send(world):
+    tag = _tagged(world)
+    return _cc(world).service_accounts.create_send(_m0(world), template_id=_subscribed_template(world).id,
+                                                   tag_id=tag.id, data=VOUCHER_DATA)
+
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 
@@ -321,6 +379,42 @@ SCENARIOS = {
     "review_approve_mount": lambda w: _operator_client(w).review.approve_mount(_pending_mount(w).id),
     "review_reject_mount": lambda w: _operator_client(w).review.reject_mount(_pending_mount(w).id,
                                                                              reason="商品与视频内容不符"),
+    "service_accounts_get": lambda w: (_service_account(w), _cc(w).service_accounts.get(_m0(w)))[1],
+    "service_accounts_put": _service_account,
+    "service_accounts_list_followers": lambda w: (_fan(w), _cc(w).service_accounts.list_followers(
+        _m0(w), status="following", source="poi_page"))[1],
+    "service_accounts_follower_stats": lambda w: (_fan(w), _cc(w).service_accounts.follower_stats(_m0(w)))[1],
+    "service_accounts_list_tags": lambda w: (_sa_tag(w), _cc(w).service_accounts.list_tags(_m0(w)))[1],
+    "service_accounts_create_tag": _sa_tag,
+    "service_accounts_rename_tag": lambda w: _cc(w).service_accounts.rename_tag(_m0(w), _sa_tag(w).id, name="常客"),
+    "service_accounts_delete_tag": lambda w: _cc(w).service_accounts.delete_tag(_m0(w), _sa_tag(w).id),
+    "service_accounts_batch_tag": lambda w: _cc(w).service_accounts.batch_tag(_m0(w), _sa_tag(w).id,
+                                                                              add=[_fan(w)]),
+    "service_accounts_list_tag_members": lambda w: _cc(w).service_accounts.list_tag_members(_m0(w), _tagged(w).id),
+    "service_accounts_list_segments": lambda w: (_segment(w), _cc(w).service_accounts.list_segments(_m0(w)))[1],
+    "service_accounts_create_segment": _segment,
+    "service_accounts_list_segment_members": lambda w: _cc(w).service_accounts.list_segment_members(
+        _m0(w), _segment(w).id),
+    "service_accounts_list_templates": lambda w: (_template(w), _cc(w).service_accounts.list_templates(_m0(w)))[1],
+    "service_accounts_create_template": _template,
+    "service_accounts_list_messages": lambda w: (_fan(w), _cc(w).service_accounts.list_messages(
+        _m0(w), direction="inbound"))[1],
+    "service_accounts_send_message": lambda w: _cc(w).service_accounts.send_message(
+        _m0(w), open_id=_fan(w), type="text", text="您好，今晚 7 点还有空位。"),
+    "service_accounts_create_send": _send,
+    "service_accounts_get_send": lambda w: _cc(w).service_accounts.get_send(_m0(w), _send(w).id),
+    "service_accounts_list_send_recipients": lambda w: _cc(w).service_accounts.list_send_recipients(
+        _m0(w), _send(w).id, status="sent"),
+    "service_accounts_follow": lambda w: _platform_client(w).service_accounts.follow(
+        _service_account(w).id, source="video"),
+    "service_accounts_unfollow": lambda w: (_fan(w), _platform_client(w).service_accounts.unfollow(
+        _service_account(w).id))[1],
+    "service_accounts_block": lambda w: (_fan(w), _platform_client(w).service_accounts.block(
+        _service_account(w).id))[1],
+    "service_accounts_write": lambda w: (_fan(w), _platform_client(w).service_accounts.write(
+        _service_account(w).id, text="有包间吗？"))[1],
+    "service_accounts_subscribe": lambda w: (_fan(w), _platform_client(w).service_accounts.subscribe(
+        _service_account(w).id, _template(w).id))[1],
     "webhooks_list_event_types": lambda w: _cc(w).webhooks.list_event_types(),
     "webhooks_list_endpoints": lambda w: (_endpoint(w), _cc(w).webhooks.list_endpoints(status="enabled"))[1],
     "webhooks_create_endpoint": lambda w: _cc(w).webhooks.create_endpoint(
