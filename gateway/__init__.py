@@ -92,6 +92,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     import gateway.maintenance
+    import gateway.orders.tasks
     import gateway.webhooks.delivery
     from gateway import models  # noqa: F401  (every table on the metadata)
     from gateway.db import Database
@@ -147,11 +148,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.creators.views import bp as creators_bp
     from gateway.miniprograms.mount_views import bp as mounts_bp
     from gateway.miniprograms.views import bp as miniprograms_bp
+    from gateway.orders.client_views import bp as orders_client_bp
+    from gateway.orders.views import bp as orders_bp
     from gateway.webhooks.views import bp as webhooks_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
                       poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp,
-                      miniprograms_bp, creators_bp, mounts_bp):
+                      miniprograms_bp, creators_bp, mounts_bp, orders_bp, orders_client_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

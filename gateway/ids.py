@@ -39,6 +39,14 @@ PREFIXES = {
     "capability_application": "cap",
     "mount": "mnt",
     "mount_event": "mev",
+    "order": "ord",
+    "order_item": "oit",
+    "payment": "pay",
+    "certificate": "cer",
+    "verification": "vrf",
+    "refund": "rfd",
+    "booking_slot": "slt",
+    "settlement": "stl",
 }
 
 

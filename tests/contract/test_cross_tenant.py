@@ -36,6 +36,7 @@ from tests.tenants import (
     restore_rows,
     seed_creator_content,
     seed_miniprogram,
+    seed_orders,
     seed_webhook,
     snapshot_rows,
 )
@@ -80,6 +81,13 @@ FACTORIES: dict[str, Callable[[dict], str]] = {
     "mount_id": lambda a: a["mount"],
     "delivery_id": lambda a: a["webhook_delivery"],
     "external_id": lambda a: "store-1001",  # the external id of A's store (each app's own namespace)
+    "order_id": lambda a: a["order"],
+    "payment_id": lambda a: a["payment"],
+    "certificate_id": lambda a: a["certificate"],
+    "verification_id": lambda a: a["verification"],
+    "refund_id": lambda a: a["refund"],
+    "slot_id": lambda a: a["booking_slot"],
+    "date": lambda a: "2026-01-01",  # any closed day: the merchant in the path is A
 }
 # Scopes whose operations are platform-wide by design, with the reason (no tenant to isolate).
 PLATFORM_WIDE = {
@@ -94,7 +102,8 @@ PUBLIC_BY_DESIGN = {
     "creators_get_public_live_stream": "a live stream is public, scheduled, live or ended",
 }
 # Path parameters that name no tenant's object; allowed only on public operations (security: []).
-NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages"}
+NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages",
+                    "provider": "the payment provider posting its signed callback (not an app's request)"}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +144,8 @@ def matrix(app) -> Matrix:
         # the owner is a creator too, who authorised the partner; A's mount has ended (no user reaches it)
         ids.update(seed_creator_content(app, partner.id, owner.id, ids["miniprogram"], live=live,
                                         operator_user_id=reviewer.id))
+        # the owner bought at the store: an order with a verified, a refunding and a booked certificate
+        ids.update(seed_orders(app, partner.id, merchant.id, poi_id, product_id, owner.id))
         return ids, tokens
 
     console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",
@@ -164,9 +175,23 @@ def _example_body(operation: Operation):
     return media_type, content.get("example", {})
 
 
-def _call(client, operation: Operation, path: str, token: str):
+# ids in the spec's request examples, and what of the caller's own stands in for them
+EXAMPLE_STANDINS = {"poi_01j9x6b2f0000000000000001": "poi", "prd_01j9x6b2f0000000000000001": "product",
+                    "5203118476294821": "certificate_code"}
+
+
+def _call(client, operation: Operation, path: str, token: str, own_ids: dict | None = None):
+    """Call ``operation`` with its spec example body; with ``own_ids``, the example's ids replaced
+    by the caller's own objects (the control calls)."""
     media_type, body = _example_body(operation)
+    if own_ids is not None and body:
+        text = json.dumps(body)
+        for example, kind in EXAMPLE_STANDINS.items():
+            text = text.replace(example, own_ids[kind])
+        body = json.loads(text)
     kwargs = {"headers": bearer(token)}
+    if any(p.get("$ref", "").endswith("/VerifyIdempotencyKey") for p in operation.definition.get("parameters", [])):
+        kwargs["headers"]["Idempotency-Key"] = f"matrix-{operation.operation_id}"
     if media_type == "application/json":
         kwargs["json"] = body
     elif media_type is not None:
@@ -239,7 +264,7 @@ def test_b_reaches_its_own_merchant(app, world, client, operation):
     path = _b_path(world, operation)
     for kind, token in world.b_tokens.holding(operation.required_scopes).items():
         restore_rows(app, world.rows)  # each kind starts from the same world (a create is not a duplicate)
-        response = _call(client, operation, path, token)
+        response = _call(client, operation, path, token, world.b_ids)
         assert 200 <= response.status_code < 300, (kind, response.status_code)
 
 

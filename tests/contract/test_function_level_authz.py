@@ -81,7 +81,11 @@ def world_template(app) -> World:
     # 403 comes before any lookup: ids of objects that need not exist
     ids.update(miniprogram_id="mnp_01j9x6b2f0000000000000000", creator_id="crt_01j9x6b2f0000000000000000",
                video_id="vid_01j9x6b2f0000000000000000", live_stream_id="liv_01j9x6b2f0000000000000000",
-               mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000")
+               mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000",
+               order_id="ord_01j9x6b2f0000000000000000", payment_id="pay_01j9x6b2f0000000000000000",
+               certificate_id="cer_01j9x6b2f0000000000000000", verification_id="vrf_01j9x6b2f0000000000000000",
+               refund_id="rfd_01j9x6b2f0000000000000000", slot_id="slt_01j9x6b2f0000000000000000",
+               date="2026-01-01")
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -141,7 +141,8 @@ def test_protected_operation_without_token_is_problem_401(client, path, method, 
 def test_protected_operations_with_other_scopes_are_problem_403(client, factory, manager):
     partner, _ = manager
     every = ("apps.manage", "events.read", "authorizations.read", "merchant.read", "poi.read", "poi.write",
-             "public.read", "webhooks.manage", "miniprogram.manage", "miniprogram.mount", "video.read")
+             "public.read", "webhooks.manage", "miniprogram.manage", "miniprogram.mount", "video.read",
+             "order.read", "order.fulfil")
     tokens = {
         needed: factory.token(partner, " ".join(s for s in every if s != needed))
         for needed in every
