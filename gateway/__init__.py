@@ -93,6 +93,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     import gateway.maintenance
     import gateway.service_accounts.tasks
+    import gateway.orders.tasks
     import gateway.webhooks.delivery
     from gateway import models  # noqa: F401  (every table on the metadata)
     from gateway.db import Database
@@ -150,11 +151,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.miniprograms.mount_views import bp as mounts_bp
     from gateway.miniprograms.views import bp as miniprograms_bp
     from gateway.service_accounts.views import bp as service_accounts_bp
+    from gateway.orders.client_views import bp as orders_client_bp
+    from gateway.orders.views import bp as orders_bp
     from gateway.webhooks.views import bp as webhooks_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
                       poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp,
-                      miniprograms_bp, creators_bp, mounts_bp, service_accounts_bp):
+                      miniprograms_bp, creators_bp, mounts_bp, service_accounts_bp, orders_bp, orders_client_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

@@ -50,6 +50,14 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "ALLOW_INSECURE_TRANSPORT": (False, bool),  # http issuer outside loopback; never in production
     "MINIPROGRAM_LOGIN_CODE_TTL": (300, int),  # seconds a mini-program login code can be exchanged
     "MINIPROGRAM_SESSION_TTL": (3 * 86400, int),  # what the exchange tells the developer to keep a session
+    # Orders (gateway/orders): the rules the spec documents, in seconds unless named otherwise
+    "ORDER_PAYMENT_TTL": (900, int),  # an unpaid order is cancelled after this, its stock released
+    "CERTIFICATE_VALIDITY_DAYS": (180, int),  # when the product sets no validity window
+    "VERIFICATION_REVOKE_WINDOW": (3600, int),  # a verification can be revoked this long after
+    "REFUND_DECISION_WINDOW": (48 * 3600, int),  # an undecided refund request is then approved
+    "PLATFORM_COMMISSION_BP": (200, int),  # basis points of an order's amount
+    "CREATOR_COMMISSION_BP": (500, int),  # basis points, for orders from a creator's mounted card
+    "PAYMENT_PROVIDER": ("simulated", str),  # the only one built in; never in production
     # Webhooks (gateway/webhooks): seconds between attempts after the first, ± jitter
     "WEBHOOK_RETRY_SCHEDULE": ("5,300,1800,7200,18000,36000,50400,72000,86400", str),
     "WEBHOOK_RETRY_JITTER": (0.1, float),

@@ -153,6 +153,25 @@ class PrebuiltSelect:
         return self.row._make(raw)
 
 
+ID_MAX_LENGTH = 32  # gateway.ids: a prefix, "_" and 26 characters
+
+
+def by_id(session: Session, model, object_id: str):
+    """The row of ``model`` with this id, or None; a string longer than any id is none without a
+    query (no junk reaches the primary-key index)."""
+    return session.get(model, object_id) if len(object_id) <= ID_MAX_LENGTH else None
+
+
+def owned(session: Session, model, object_id: str, missing: Exception, **owner):
+    """The row of ``model`` with this id whose ``owner`` attributes have these values; otherwise
+    raise ``missing``. Someone else's object is as absent as one that does not exist: a 404,
+    never a 403 that would confirm it exists."""
+    row = by_id(session, model, object_id)
+    if row is None or any(getattr(row, name) != value for name, value in owner.items()):
+        raise missing
+    return row
+
+
 def get_db() -> "Database":
     from flask import current_app
 

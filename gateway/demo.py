@@ -313,4 +313,20 @@ def _seed_pois(session, partner: App, merchants: dict, operator: User) -> list:
                     product, _ = services.upsert_product(session, caller, product_external_id,
                                                          {**product_body, "poi_external_ids": [external_id]})
                     _approve_pending(session, "product", product.id, operator)
+                    if product_body.get("booking_required"):
+                        session.flush()
+                        _seed_booking_slots(session, merchants[key].id, poi.id, product.id)
     return seeded
+
+
+def _seed_booking_slots(session, merchant_id: str, poi_id: str, product_id: str) -> None:
+    """A week of nightly slots (14:00 check-in, two rooms each) for a product that needs booking."""
+    from datetime import datetime, time, timedelta, timezone
+
+    from gateway.orders import bookings
+
+    today = datetime.now(timezone.utc).date()
+    for day in range(1, 8):
+        starts = datetime.combine(today + timedelta(days=day), time(6, 0), tzinfo=timezone.utc)  # 14:00 in Chongqing
+        bookings.create_slot(session, merchant_id, poi_id, {"product_id": product_id, "starts_at": starts,
+                                                            "ends_at": starts + timedelta(hours=22), "capacity": 2})

@@ -48,6 +48,14 @@ PREFIXES = {
     "subscription": "sub",
     "message": "msg",
     "send": "snd",
+    "order": "ord",
+    "order_item": "oit",
+    "payment": "pay",
+    "certificate": "cer",
+    "verification": "vrf",
+    "refund": "rfd",
+    "booking_slot": "slt",
+    "settlement": "stl",
 }
 
 

@@ -13,6 +13,16 @@ from gateway.miniprograms.models import (  # noqa: F401
     Mount,
     MountEvent,
 )
+from gateway.orders.models import (  # noqa: F401
+    BookingSlot,
+    Certificate,
+    Order,
+    OrderItem,
+    Payment,
+    Refund,
+    SettlementStatement,
+    Verification,
+)
 from gateway.oauth.models import AuthorizationCode, Token  # noqa: F401
 from gateway.service_accounts.models import (  # noqa: F401
     Follower,

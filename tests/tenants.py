@@ -193,24 +193,27 @@ def seed_creator_content(flask_app, app_id: str, owner_user_id: str, miniprogram
         return ids
 
 
-# The spec's example ids of service-account objects (request bodies name them) -> the world's kind.
-SERVICE_ACCOUNT_EXAMPLE_IDS = {
+# The spec's example ids (request bodies name them) -> the world's kind of object.
+EXAMPLE_IDS = {
     "tag_01j9x6b2f0000000000000000": "tag",
     "seg_01j9x6b2f0000000000000000": "segment",
     "tpl_01j9x6b2f0000000000000000": "template",
     "ou_3k7xq2m5n8p4r6t9v2w5y8z3b6c9d2f5": "open_id",
+    "poi_01j9x6b2f0000000000000001": "poi",
+    "prd_01j9x6b2f0000000000000001": "product",
+    "5203118476294821": "certificate_code",
 }
 
 
 def with_world_ids(body, ids: dict):
-    """``body`` (a spec example) with the example ids of service-account objects replaced by the
-    world's own (``ids`` by kind), so an example request names real objects."""
+    """``body`` (a spec example) with its example ids replaced by the world's own objects (``ids``
+    by kind), so an example request names real objects."""
     if isinstance(body, dict):
         return {key: with_world_ids(value, ids) for key, value in body.items()}
     if isinstance(body, list):
         return [with_world_ids(value, ids) for value in body]
-    if isinstance(body, str) and body in SERVICE_ACCOUNT_EXAMPLE_IDS and SERVICE_ACCOUNT_EXAMPLE_IDS[body] in ids:
-        return ids[SERVICE_ACCOUNT_EXAMPLE_IDS[body]]
+    if isinstance(body, str) and body in EXAMPLE_IDS and EXAMPLE_IDS[body] in ids:
+        return ids[EXAMPLE_IDS[body]]
     return body
 
 
@@ -258,6 +261,77 @@ def seed_service_account(flask_app, app_id: str, merchant_id: str, follower_user
         s.commit()
         return {"service_account": account.id, "tag": tag.id, "tag2": tag2.id, "segment": segment.id,
                 "template": template.id, "send": send.id, "open_id": open_id}
+
+
+def seed_orders(flask_app, app_id: str, merchant_id: str, poi_id: str, product_id: str, buyer_user_id: str) -> dict:
+    """A paid order of three certificates bought by ``buyer_user_id`` at the POI (one verified, one
+    waiting for a refund, one booked into a slot), its payment, and a pending order. Rows are
+    written with the services' own code helpers, since A's store is not live (no user can buy
+    there through the API). Returns their ids."""
+    from datetime import timedelta
+
+    from gateway.clock import utcnow
+    from gateway.ids import new_id
+    from gateway.orders import services as orders
+    from gateway.orders.models import (
+        BookingSlot,
+        Certificate,
+        Order,
+        OrderItem,
+        Payment,
+        Refund,
+        Verification,
+    )
+    from gateway.poi.models import Product
+
+    with flask_app.app_context(), flask_app.extensions["shijing.db"].new_session() as s:
+        now = utcnow()
+        s.get(Product, product_id).booking_required = True  # so its POI publishes booking slots
+        order = Order(id=new_id("order"), merchant_id=merchant_id, poi_id=poi_id, user_id=buyer_user_id,
+                      channel="poi_page", status="refunding", total_amount=3 * 8800, platform_commission=528,
+                      created_at=now, expires_at=now + timedelta(minutes=15), paid_at=now, updated_at=now)
+        unpaid = Order(id=new_id("order"), merchant_id=merchant_id, poi_id=poi_id, user_id=buyer_user_id,
+                       channel="poi_page", status="pending_payment", total_amount=8800, created_at=now,
+                       expires_at=now + timedelta(days=365), updated_at=now)
+        s.add_all([order, unpaid])
+        s.flush()
+        item = OrderItem(id=new_id("order_item"), order_id=order.id, position=0, product_id=product_id,
+                         product_type="voucher", title="100 元代金券", unit_price=8800, quantity=3, amount=26400)
+        s.add_all([item, OrderItem(id=new_id("order_item"), order_id=unpaid.id, position=0, product_id=product_id,
+                                   product_type="voucher", title="100 元代金券", unit_price=8800, quantity=1,
+                                   amount=8800)])
+        s.add_all([Payment(id=new_id("payment"), order_id=order.id, provider="simulated", amount=26400,
+                           status="succeeded", created_at=now, completed_at=now),
+                   Payment(id=(payment_id := new_id("payment")), order_id=unpaid.id, provider="simulated",
+                           amount=8800, status="pending", created_at=now)])
+        slot = BookingSlot(id=new_id("booking_slot"), merchant_id=merchant_id, poi_id=poi_id, product_id=product_id,
+                           starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=2, hours=1), capacity=5,
+                           booked=1, status="open", created_at=now)
+        s.add(slot)
+        s.flush()
+        certificates, codes = [], []
+        for _ in range(3):
+            code = orders._new_code()
+            codes.append(code)
+            certificates.append(Certificate(
+                id=new_id("certificate"), order_id=order.id, order_item_id=item.id, merchant_id=merchant_id,
+                product_id=product_id, amount=8800, code_hash=orders.code_hash(code),
+                code_sealed=orders._code_box().seal(code), code_hint=code[-4:], status="available", valid_from=now,
+                valid_until=now + timedelta(days=180), created_at=now))
+        used, pending, booked = certificates
+        verification = Verification(id=new_id("verification"), merchant_id=merchant_id, poi_id=poi_id, app_id=app_id,
+                                    certificate_ids=[used.id], amount=8800, verified_at=now,
+                                    revocable_until=now + timedelta(days=365))
+        refund = Refund(id=new_id("refund"), order_id=order.id, merchant_id=merchant_id, certificate_ids=[pending.id],
+                        amount=8800, reason="计划有变", requested_at=now, decide_by=now + timedelta(days=365))
+        used.status, used.verification_id, used.used_at, used.used_poi_id = "used", verification.id, now, poi_id
+        pending.status, pending.refund_id = "refund_pending", refund.id
+        booked.slot_id, booked.booked_at = slot.id, now
+        s.add_all([*certificates, verification, refund])
+        s.commit()
+        return {"order": order.id, "unpaid_order": unpaid.id, "payment": payment_id, "certificate": booked.id,
+                "verification": verification.id, "refund": refund.id, "booking_slot": slot.id,
+                "certificate_code": codes[2]}
 
 
 def first_event_id(flask_app, app_id: str) -> str:

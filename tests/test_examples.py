@@ -126,3 +126,30 @@ def test_crm_campaign_example_tags_recent_followers_and_sends_the_voucher(app, a
     again = run()  # the demo tops the subscriptions up again; the tag is found, nobody is tagged twice
     assert again.returncode == 0, again.stderr[-2000:]
     assert "tagged 0 new, 3 in '近 7 天 POI 新粉'" in again.stdout and "sent=2 refused=1" in again.stdout
+
+
+def test_partner_journey_example_runs_from_sync_to_reconciliation(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "partner_journey.py")],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=180,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for step in range(1, 8):
+        assert f"\n{step}. " in "\n" + out, out
+    assert "authorised by Chongqing Hotpot House: order.read order.fulfil" in out
+    assert "paid ord_" in out and "for 2 vouchers (source video of crt_" in out
+    assert "5. webhook order.paid for ord_" in out and "signature verified" in out
+    assert "(the same key again: same result; a new key: CERTIFICATE_ALREADY_USED)" in out
+    assert "matches to the fen" in out
+
+
+def test_reconcile_example_checks_a_closed_day(app, app_config, live_server):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "reconcile.py"), "2026-01-01"],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("matches to the fen") == 2  # both demo merchants

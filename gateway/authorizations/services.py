@@ -106,3 +106,13 @@ def for_user(session: Session, user_id: str, authorization_id: str) -> Authoriza
     ):
         raise NotFound("No such authorization.", code="AUTHORIZATION_NOT_FOUND")
     return authorization
+
+
+def apps_granted(session: Session, merchant_id: str, scopes) -> list[str]:
+    """The apps whose active authorization by the merchant grants any of ``scopes``: the ones that
+    hear of what happens in that capability of the merchant's."""
+    wanted = set(scopes)
+    rows = session.execute(select(Authorization.app_id, Authorization.scopes).where(
+        Authorization.subject_type == "merchant", Authorization.subject_id == merchant_id,
+        Authorization.status == "active")).all()
+    return sorted({row.app_id for row in rows if wanted & set(row.scopes or [])})

@@ -37,6 +37,15 @@ EVENT_TYPES = {
                                         "for 48 hours (data: the message).",
     "service_account.send.completed": "A tag or segment send finished; its recipients' results are listed "
                                       "(data: the send).",
+    "order.paid": "An order was paid; its certificates are issued (data: the order, as the app sees it).",
+    "order.cancelled": "An unpaid order was cancelled by the user or expired; its stock is back (data: the order).",
+    "voucher.verified": "Certificates were verified at a POI (data: the verification).",
+    "voucher.revoked": "A verification was revoked; its certificates can be used again (data: the verification).",
+    "refund.requested": "A user asked for a refund; decide before `decide_by` (data: the refund).",
+    "refund.decided": "A refund was approved (by the partner or automatically) or rejected (data: the refund).",
+    "booking.created": "A user booked (or moved) a certificate's time slot (data: the booking).",
+    "booking.cancelled": "A user cancelled a certificate's booking (data: the booking).",
+    "settlement.ready": "A merchant's statement for a closed day was issued (data: the statement).",
     "webhook_endpoint.disabled": "Shijing stopped sending to a webhook endpoint: it answered 410, or failed every "
                                  "attempt for a whole retry schedule (data: the endpoint and the reason).",
     "webhook.test": "A test delivery the app asked for; sent only to that endpoint (data: the endpoint).",

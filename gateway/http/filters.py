@@ -25,3 +25,20 @@ def one_of(statement: Select, column, name: str, value: str | None, allowed) -> 
     if value not in allowed:
         raise Problem(f"{name} must be one of {', '.join(allowed)}.", code="INVALID_FILTER")
     return statement.where(column == value)
+
+
+def time_arg(name: str):
+    """The ``name`` query parameter as an aware UTC datetime (ISO-8601 with ``Z`` or an offset)."""
+    from datetime import datetime, timezone
+
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if len(value) <= 40 else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Problem(f"{name} must be an ISO-8601 time with a time zone, e.g. 2026-11-30T00:00:00Z.",
+                      code="INVALID_FILTER")
+    return moment.astimezone(timezone.utc)

@@ -21,6 +21,7 @@ from gateway.accounts.models import User
 from gateway.apps.models import App
 from gateway.authorizations.models import Authorization
 from gateway.clock import isoformat, utcnow
+from gateway.db import owned
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.events.services import emit
 from gateway.http.filters import one_of
@@ -65,10 +66,8 @@ def register(session: Session, app: App, data: dict) -> MiniProgram:
 
 
 def get_for_app(session: Session, app_id: str, miniprogram_id: str) -> MiniProgram:
-    miniprogram = session.get(MiniProgram, miniprogram_id) if len(miniprogram_id) <= 32 else None
-    if miniprogram is None or miniprogram.app_id != app_id:
-        raise NotFound("No such mini-program.", code="MINIPROGRAM_NOT_FOUND")
-    return miniprogram
+    return owned(session, MiniProgram, miniprogram_id, NotFound("No such mini-program.", code="MINIPROGRAM_NOT_FOUND"),
+                 app_id=app_id)
 
 
 def edit(session: Session, miniprogram: MiniProgram, changes: dict) -> MiniProgram:

@@ -378,3 +378,14 @@ def _is_timezone(value) -> bool:
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def is_special_day(hours: dict | None, at_utc: datetime) -> bool:
+    """Whether ``at_utc`` falls, in the POI's time zone, on one of its special days (the holidays
+    and exceptions the merchant declared in its opening hours)."""
+    schedule = _Schedule.of(hours)
+    if schedule is None:
+        return False
+    if at_utc.tzinfo is None:
+        at_utc = at_utc.replace(tzinfo=UTC)
+    return at_utc.astimezone(schedule.zone).date() in schedule.special

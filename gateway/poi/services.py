@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat, utcnow
+from gateway.db import owned
 from gateway.errors import NotFound, Problem
 from gateway.ids import new_id
 from gateway.poi import categories, geo
@@ -188,17 +189,12 @@ def prepare_poi(data: dict) -> dict:
 
 
 def get_poi(session: Session, merchant_id: str, poi_id: str) -> Poi:
-    poi = session.get(Poi, poi_id) if len(poi_id) <= 32 else None
-    if poi is None or poi.merchant_id != merchant_id:
-        raise NotFound("No such POI.", code="POI_NOT_FOUND")
-    return poi
+    return owned(session, Poi, poi_id, NotFound("No such POI.", code="POI_NOT_FOUND"), merchant_id=merchant_id)
 
 
 def get_product(session: Session, merchant_id: str, product_id: str) -> Product:
-    product = session.get(Product, product_id) if len(product_id) <= 32 else None
-    if product is None or product.merchant_id != merchant_id:
-        raise NotFound("No such product.", code="PRODUCT_NOT_FOUND")
-    return product
+    return owned(session, Product, product_id, NotFound("No such product.", code="PRODUCT_NOT_FOUND"),
+                 merchant_id=merchant_id)
 
 
 def review_states(session: Session, subject_type: str, subject_ids: list[str]) -> dict[str, dict]:

@@ -23,8 +23,9 @@ from flask import current_app
 from sqlalchemy import Select, and_, case, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from gateway.authorizations.models import Authorization
+from gateway.authorizations.services import apps_granted
 from gateway.clock import isoformat, utcnow
+from gateway.db import by_id
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.events.services import emit
 from gateway.http.filters import one_of
@@ -56,10 +57,6 @@ REPLY_WINDOW = timedelta(hours=48)
 SUBSCRIPTION_CAP = 50  # unused one-time subscriptions a user may hold per template
 STATS_MAX_DAYS = 92
 READ_SCOPES = ("service_account.read", "service_account.crm", "service_account.message")
-
-
-def _get(session: Session, model, object_id: str):
-    return session.get(model, object_id) if isinstance(object_id, str) and len(object_id) <= 32 else None
 
 
 # --- the account ---------------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def card_for_poi(connection, merchant_id: str, poi_id: str) -> dict | None:
 
 def reachable(session: Session, service_account_id: str) -> ServiceAccount:
     """An active service account, as users see it (a suspended one does not exist for them)."""
-    account = _get(session, ServiceAccount, service_account_id)
+    account = by_id(session, ServiceAccount, service_account_id)
     if account is None or account.status != "active":
         raise NotFound("No such service account.", code="SERVICE_ACCOUNT_NOT_FOUND")
     return account
@@ -188,14 +185,6 @@ def follower_by_open_id(session: Session, app_id: str, account: ServiceAccount, 
     return follower
 
 
-def _developer_apps(session: Session, merchant_id: str) -> list[str]:
-    """Apps the merchant authorised with a service-account scope: they receive its events."""
-    rows = session.execute(select(Authorization.app_id, Authorization.scopes).where(
-        Authorization.subject_type == "merchant", Authorization.subject_id == merchant_id,
-        Authorization.status == "active")).all()
-    return sorted({row.app_id for row in rows if set(row.scopes or []) & set(READ_SCOPES)})
-
-
 # --- pages of followers ---------------------------------------------------------------------------
 
 
@@ -232,7 +221,7 @@ def followers_page(session: Session, app_id: str, account: ServiceAccount, *, st
     statement = one_of(statement, Follower.status, "status", status or "following", FOLLOWER_STATUSES)
     statement = one_of(statement, Follower.source, "source", source, SOURCES)
     if tag_id is not None:
-        tag = _get(session, Tag, tag_id)
+        tag = by_id(session, Tag, tag_id)
         if tag is None or tag.service_account_id != account.id:
             raise Problem("tag_id names no tag of this service account.", code="INVALID_FILTER")
         statement = statement.where(Follower.id.in_(select(FollowerTag.follower_id).where(FollowerTag.tag_id == tag.id)))
@@ -274,7 +263,7 @@ def follower_stats(session: Session, account: ServiceAccount, start: date | None
 
 
 def _follow_event(session: Session, account: ServiceAccount, follower: Follower, kind: str) -> None:
-    for app_id in _developer_apps(session, account.merchant_id):
+    for app_id in apps_granted(session, account.merchant_id, READ_SCOPES):
         open_id = open_ids_for(session, app_id, [follower.user_id])[follower.user_id]
         emit(session, f"service_account.follower.{kind}", app_id=app_id, merchant_id=account.merchant_id, data={
             "service_account_id": account.id, "open_id": open_id, "source": follower.source,
@@ -356,7 +345,7 @@ def receive_message(session: Session, account: ServiceAccount, user_id: str, tex
     session.add(message)
     follower.last_message_at = now
     session.flush()
-    for app_id in _developer_apps(session, account.merchant_id):
+    for app_id in apps_granted(session, account.merchant_id, READ_SCOPES):
         open_id = open_ids_for(session, app_id, [user_id])[user_id]
         emit(session, "service_account.message.received", app_id=app_id, merchant_id=account.merchant_id,
              data=message_dict(message, open_id))
@@ -365,7 +354,7 @@ def receive_message(session: Session, account: ServiceAccount, user_id: str, tex
 
 def subscribe(session: Session, account: ServiceAccount, template_id: str, user_id: str) -> Subscription:
     """One more one-time subscription: allows one template message."""
-    template = _get(session, Template, template_id)
+    template = by_id(session, Template, template_id)
     if template is None or template.service_account_id != account.id:
         raise NotFound("No such template.", code="TEMPLATE_NOT_FOUND")
     _following(session, account, user_id)
@@ -393,7 +382,7 @@ def tag_dict(session: Session, tag: Tag) -> dict:
 
 
 def get_tag(session: Session, account: ServiceAccount, tag_id: str) -> Tag:
-    tag = _get(session, Tag, tag_id)
+    tag = by_id(session, Tag, tag_id)
     if tag is None or tag.service_account_id != account.id:
         raise NotFound("No such tag.", code="TAG_NOT_FOUND")
     return tag
@@ -493,7 +482,7 @@ def create_segment(session: Session, account: ServiceAccount, data: dict) -> Seg
 
 
 def get_segment(session: Session, account: ServiceAccount, segment_id: str) -> Segment:
-    segment = _get(session, Segment, segment_id)
+    segment = by_id(session, Segment, segment_id)
     if segment is None or segment.service_account_id != account.id:
         raise NotFound("No such segment.", code="SEGMENT_NOT_FOUND")
     return segment
@@ -537,7 +526,7 @@ def create_template(session: Session, account: ServiceAccount, title: str, field
 
 
 def _template_in_body(session: Session, account: ServiceAccount, template_id: str) -> Template:
-    template = _get(session, Template, template_id)
+    template = by_id(session, Template, template_id)
     if template is None or template.service_account_id != account.id:
         raise ValidationFailed("template_id names no template of this service account.", code="UNKNOWN_TEMPLATE",
                                errors={"template_id": [template_id]})
@@ -652,12 +641,12 @@ def create_send(session: Session, app_id: str, account: ServiceAccount, data: di
     check_data(template, data["data"])
     tag = segment = None
     if "tag_id" in data:
-        tag = _get(session, Tag, data["tag_id"])
+        tag = by_id(session, Tag, data["tag_id"])
         if tag is None or tag.service_account_id != account.id:
             raise ValidationFailed("tag_id names no tag of this service account.", code="UNKNOWN_TAG",
                                    errors={"tag_id": [data["tag_id"]]})
     else:
-        segment = _get(session, Segment, data["segment_id"])
+        segment = by_id(session, Segment, data["segment_id"])
         if segment is None or segment.service_account_id != account.id:
             raise ValidationFailed("segment_id names no segment of this service account.", code="UNKNOWN_SEGMENT",
                                    errors={"segment_id": [data["segment_id"]]})
@@ -681,7 +670,7 @@ def send_dict(send: Send) -> dict:
 
 
 def get_send(session: Session, account: ServiceAccount, send_id: str) -> Send:
-    send = _get(session, Send, send_id)
+    send = by_id(session, Send, send_id)
     if send is None or send.service_account_id != account.id:
         raise NotFound("No such send.", code="SEND_NOT_FOUND")
     return send

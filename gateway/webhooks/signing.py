@@ -26,11 +26,11 @@ def new_secret() -> str:
 
 
 class SecretBox:
-    """Encrypts endpoint secrets for the database and decrypts them to sign."""
+    """Encrypts endpoint secrets for the database and decrypts them to sign (and, under another
+    ``purpose``, anything else kept secret at rest, such as voucher codes)."""
 
-    def __init__(self, secret_key: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"shijing webhook endpoint secrets").derive(secret_key.encode())
+    def __init__(self, secret_key: str, purpose: bytes = b"shijing webhook endpoint secrets") -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
         self._aead = AESGCM(key)
 
     def seal(self, secret: str) -> str:

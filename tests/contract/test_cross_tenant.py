@@ -37,6 +37,7 @@ from tests.tenants import (
     seed_creator_content,
     seed_miniprogram,
     seed_service_account,
+    seed_orders,
     seed_webhook,
     snapshot_rows,
     with_world_ids,
@@ -87,6 +88,13 @@ FACTORIES: dict[str, Callable[[dict], str]] = {
     "template_id": lambda a: a["template"],
     "send_id": lambda a: a["send"],
     "external_id": lambda a: "store-1001",  # the external id of A's store (each app's own namespace)
+    "order_id": lambda a: a["order"],
+    "payment_id": lambda a: a["payment"],
+    "certificate_id": lambda a: a["certificate"],
+    "verification_id": lambda a: a["verification"],
+    "refund_id": lambda a: a["refund"],
+    "slot_id": lambda a: a["booking_slot"],
+    "date": lambda a: "2026-01-01",  # any closed day: the merchant in the path is A
 }
 # Scopes whose operations are platform-wide by design, with the reason (no tenant to isolate).
 PLATFORM_WIDE = {
@@ -101,7 +109,8 @@ PUBLIC_BY_DESIGN = {
     "creators_get_public_live_stream": "a live stream is public, scheduled, live or ended",
 }
 # Path parameters that name no tenant's object; allowed only on public operations (security: []).
-NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages"}
+NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages",
+                    "provider": "the payment provider posting its signed callback (not an app's request)"}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +153,8 @@ def matrix(app) -> Matrix:
                                         operator_user_id=reviewer.id))
         # the owner follows the merchant's service account; A's is suspended (no user reaches it)
         ids.update(seed_service_account(app, partner.id, merchant.id, owner.id, live=live))
+        # the owner bought at the store: an order with a verified, a refunding and a booked certificate
+        ids.update(seed_orders(app, partner.id, merchant.id, poi_id, product_id, owner.id))
         return ids, tokens
 
     console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",
@@ -178,6 +189,8 @@ def _call(client, operation: Operation, path: str, token: str, ids: dict | None 
     if ids is not None:
         body = with_world_ids(body, ids)  # example ids in the body name the world's objects
     kwargs = {"headers": bearer(token)}
+    if any(p.get("$ref", "").endswith("/VerifyIdempotencyKey") for p in operation.definition.get("parameters", [])):
+        kwargs["headers"]["Idempotency-Key"] = f"matrix-{operation.operation_id}"
     if media_type == "application/json":
         kwargs["json"] = body
     elif media_type is not None:

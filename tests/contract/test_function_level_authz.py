@@ -84,7 +84,11 @@ def world_template(app) -> World:
                mount_id="mnt_01j9x6b2f0000000000000000", application_id="cap_01j9x6b2f0000000000000000",
                service_account_id="sva_01j9x6b2f0000000000000000", tag_id="tag_01j9x6b2f0000000000000000",
                segment_id="seg_01j9x6b2f0000000000000000", template_id="tpl_01j9x6b2f0000000000000000",
-               send_id="snd_01j9x6b2f0000000000000000")
+               send_id="snd_01j9x6b2f0000000000000000",
+               order_id="ord_01j9x6b2f0000000000000000", payment_id="pay_01j9x6b2f0000000000000000",
+               certificate_id="cer_01j9x6b2f0000000000000000", verification_id="vrf_01j9x6b2f0000000000000000",
+               refund_id="rfd_01j9x6b2f0000000000000000", slot_id="slt_01j9x6b2f0000000000000000",
+               date="2026-01-01")
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -86,7 +86,7 @@ def test_idempotent_views_declare_the_idempotency_key(app):
     for path, method, operation in OPERATIONS:
         view = _view(app, method.upper(), path)
         takes_key = any(
-            p.get("$ref", "").endswith("/IdempotencyKey") for p in operation.get("parameters", [])
+            p.get("$ref", "").endswith(("/IdempotencyKey", "/VerifyIdempotencyKey")) for p in operation.get("parameters", [])
         )
         assert takes_key == bool(getattr(view, "idempotent", False)), f"{method.upper()} {path}"
         assert takes_key == bool(operation.get("x-sdk-idempotent")), f"{method.upper()} {path}"

@@ -157,3 +157,26 @@ def test_app_schema_loads_exactly_app_create():
     assert AppSchema.spec_load_component == "AppCreate"
     assert set(AppSchema().load_fields) == set(_component("AppCreate")["properties"])
     assert set(AppSchema().dump_fields) == set(_component("App")["properties"])
+
+
+def _validating(node):
+    """A JSON Schema without its prose: what decides whether a value passes."""
+    if isinstance(node, dict):
+        return {k: _validating(v) for k, v in node.items() if k not in ("title", "description", "example")}
+    if isinstance(node, list):
+        return [_validating(v) for v in node]
+    return node
+
+
+def _nested_components() -> dict:
+    from gateway.orders.schemas import NESTED_COMPONENTS as ORDERS
+    from gateway.poi.schemas import NESTED_COMPONENTS as POI
+
+    return {**POI, **ORDERS}
+
+
+@pytest.mark.parametrize("name", sorted(_nested_components()))
+def test_nested_json_schemas_are_their_components(name):
+    """Objects validated as JSON Schema inside a request (``JSONSchemaObject``) check exactly what the
+    contract's component of the same name says."""
+    assert _validating(_nested_components()[name]) == _validating(spec()["components"]["schemas"][name])

@@ -151,6 +151,17 @@ class World:
     pending_mount_id: str = ""  # waiting for review
     application_id: str = ""  # pending
     service_account: dict = dataclasses.field(default_factory=dict)  # merchant A's, by kind
+    # orders: the owner (the console token's user) buys at merchant A's store
+    spa_product_id: str = ""  # live, needs booking
+    pending_order_id: str = ""  # unpaid
+    payment_id: str = ""  # pending, of the unpaid order
+    paid_order_id: str = ""  # paid, with a certificate still to use
+    code: str = ""  # of that certificate
+    certificate_id: str = ""  # a paid spa certificate still to use, not booked
+    booked_certificate_id: str = ""  # a paid spa certificate with a booking
+    slot_id: str = ""  # open, three hours ahead, for the spa product
+    verification_id: str = ""  # revocable
+    refund_id: str = ""  # pending
     successes: int = 0
 
     def replenish(self) -> None:
@@ -171,6 +182,7 @@ class World:
         self._replenish_miniprogram()
         self._replenish_creator()
         self._replenish_service_account()
+        self._replenish_orders()
 
     def _replenish_service_account(self) -> None:
         """Merchant A's service account, followed by its owner (the console's user), who wrote an
@@ -213,6 +225,103 @@ class World:
         ids = self.service_account
         return {"open_id": ids["open_id"], "template_id": ids["template"], "tag_id": ids["tag"],
                 "tag_ids": [ids["tag"]], "add": [ids["open_id"]], "remove": []}
+
+    def _replenish_orders(self) -> None:
+        """Orders of the owner at merchant A's store in every state an operation acts on."""
+        from datetime import timedelta
+
+        from gateway.clock import utcnow
+        from gateway.orders import bookings, fulfilment, refunds
+        from gateway.orders import services as orders
+        from gateway.orders.models import (
+            BookingSlot,
+            Certificate,
+            Order,
+            Payment,
+            Refund,
+            Verification,
+        )
+        from gateway.poi import review
+        from gateway.poi import services as poi
+        from tests.poi.api_world import voucher
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            if not self.spa_product_id:
+                caller = poi.Caller(app_id=self.partner.id, merchant_id=self.merchant_a.id)
+                spa, _ = poi.upsert_product(s, caller, "spa-4001", voucher(
+                    title="足疗 90 分钟", booking_required=True, poi_external_ids=["store-1001"]))
+                state = poi.review_states(s, "product", [spa.id])[spa.id]
+                review.approve(s, review.get_submission(s, state["submission_id"]), s.get(type(self.owner), self.owner.id))
+                self.spa_product_id = spa.id
+                s.commit()
+
+            def paid(product_id: str, quantity: int = 1) -> Order:
+                order = orders.place_order(s, self.owner.id, {"poi_id": self.poi_id, "channel": "poi_page", "items": [
+                    {"product_id": product_id, "quantity": quantity}]})
+                s.flush()
+                payment, _ = orders.start_payment(s, order)
+                s.flush()
+                orders.apply_callback(s, {"payment_id": payment.id, "status": "succeeded", "amount": payment.amount,
+                                          "provider_transaction_id": "world"})
+                s.flush()
+                return order
+
+            def certificates(order_id: str) -> list:
+                return s.scalars(select(Certificate).where(Certificate.order_id == order_id,
+                                                           Certificate.status == "available")).all()
+
+            payment = s.get(Payment, self.payment_id) if self.payment_id else None
+            if payment is None or payment.status != "pending" or s.get(Order, payment.order_id).status != "pending_payment":
+                order = orders.place_order(s, self.owner.id, {"poi_id": self.poi_id, "channel": "poi_page", "items": [
+                    {"product_id": self.product_id, "quantity": 1}]})
+                s.flush()
+                self.pending_order_id, self.payment_id = order.id, orders.start_payment(s, order)[0].id
+            if not self.paid_order_id or len(certificates(self.paid_order_id)) < 2:
+                self.paid_order_id = paid(self.product_id, 3).id
+            self.code = orders._code_box().open(certificates(self.paid_order_id)[0].code_sealed)
+            slot = s.get(BookingSlot, self.slot_id) if self.slot_id else None
+            if slot is None or slot.status != "open" or slot.booked >= slot.capacity - 2:
+                now = utcnow()
+                self.slot_id = bookings.create_slot(s, self.merchant_a.id, self.poi_id, {
+                    "product_id": self.spa_product_id, "starts_at": now + timedelta(hours=3),
+                    "ends_at": now + timedelta(hours=4), "capacity": 50}).id
+                s.flush()
+            certificate = s.get(Certificate, self.certificate_id) if self.certificate_id else None
+            if certificate is None or certificate.status != "available" or certificate.slot_id:
+                self.certificate_id = certificates(paid(self.spa_product_id).id)[0].id
+            booked = s.get(Certificate, self.booked_certificate_id) if self.booked_certificate_id else None
+            if booked is None or booked.status != "available" or not booked.slot_id:
+                booked = certificates(paid(self.spa_product_id).id)[0]
+                bookings.book(s, booked, self.slot_id)
+                self.booked_certificate_id = booked.id
+            verification = s.get(Verification, self.verification_id) if self.verification_id else None
+            if verification is None or verification.status != "verified":
+                order = paid(self.product_id)
+                code = orders._code_box().open(certificates(order.id)[0].code_sealed)
+                self.verification_id = fulfilment.verify(s, self.merchant_a.id, self.partner.id, {
+                    "poi_id": self.poi_id, "codes": [code]}).id
+            refund = s.get(Refund, self.refund_id) if self.refund_id else None
+            if refund is None or refund.status != "pending":
+                order = paid(self.product_id)
+                self.refund_id = refunds.request_refund(s, order, {"reason": "world"}).id
+            s.commit()
+
+    def order_values(self, operation_id: str) -> dict:
+        """Request bodies naming the world's own objects (for about half of the generated ones)."""
+        from datetime import timedelta
+
+        from gateway.clock import isoformat, utcnow
+
+        if operation_id == "shopping_place_order":
+            return {"poi_id": self.poi_id, "items": [{"product_id": self.product_id, "quantity": 1}]}
+        if operation_id in ("verifications_create", "verifications_preview"):
+            return {"poi_id": self.poi_id, "codes": [self.code]}
+        if operation_id == "shopping_book_slot":
+            return {"slot_id": self.slot_id}
+        if operation_id == "booking_slots_create":
+            return {"product_id": self.spa_product_id, "starts_at": isoformat(utcnow() + timedelta(hours=5)),
+                    "ends_at": isoformat(utcnow() + timedelta(hours=6))}
+        return {}
 
     def _replenish_creator(self) -> None:
         """The owner as a creator who authorised the partner: a scheduled live stream, an active
@@ -343,6 +452,12 @@ class World:
                 self.delivery_id = services.send_test(s, endpoint).id
                 s.commit()  # delivered inline (immediate jobs): a finished delivery to redeliver
 
+    def payment_amount(self) -> int:
+        from gateway.orders.models import Payment
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            return s.get(Payment, self.payment_id).amount
+
     def fresh_token(self) -> str:
         return self.factory.token(self.partner, "merchant.read")
 
@@ -356,6 +471,10 @@ class World:
         values = self.path_values()
         if operation_id.startswith("review_"):
             values["mount_id"] = self.pending_mount_id  # operators decide mounts waiting for review
+        if operation_id in ("shopping_cancel_order", "shopping_start_payment"):
+            values["order_id"] = self.pending_order_id
+        if operation_id == "shopping_cancel_booking":
+            values["certificate_id"] = self.booked_certificate_id
         return values
 
     def path_values(self) -> dict[str, str]:
@@ -382,10 +501,42 @@ class World:
             "segment_id": self.service_account["segment"],
             "template_id": self.service_account["template"],
             "send_id": self.service_account["send"],
+            "order_id": self.paid_order_id,
+            "payment_id": self.payment_id,
+            "certificate_id": self.certificate_id,
+            "verification_id": self.verification_id,
+            "refund_id": self.refund_id,
+            "slot_id": self.slot_id,
+            "date": "2026-01-01",
+            "provider": "simulated",
         }
 
     def body_values(self) -> dict[str, str]:
         return {"url": self.receiver_url + "/hooks"}
+
+
+class ProviderSigning:
+    """The simulated payment provider in front of the gateway: it signs each callback body it
+    forwards with its secret (Standard Webhooks), as the real provider would sign what it sends."""
+
+    def __init__(self, flask_app) -> None:
+        self.flask_app = flask_app
+
+    def __call__(self, environ, start_response):
+        import io
+        import time as clock
+
+        from gateway.orders.payments import SimulatedProvider
+        from gateway.webhooks.signing import signature
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        secret = SimulatedProvider(self.flask_app.config["SECRET_KEY"]).secret
+        now = int(clock.time())
+        environ.update({"wsgi.input": io.BytesIO(body), "HTTP_WEBHOOK_ID": "msg_schemathesis",
+                        "HTTP_WEBHOOK_TIMESTAMP": str(now),
+                        "HTTP_WEBHOOK_SIGNATURE": signature(secret, "msg_schemathesis", now, body)})
+        return self.flask_app(environ, start_response)
 
 
 def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
@@ -547,6 +698,16 @@ def test_api_conforms(case, world):
         case.body = with_world_ids(case.body, world.service_account)
         _substitute(case.body, world.service_account_values(), (label, "body"))
     elif (
+        world.order_values(operation_id) and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict) and _coin(label, "order", case.body)
+    ):
+        case.body.update(world.order_values(operation_id))
+    elif (
+        operation_id == "payments_callback" and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict) and _coin(label, "callback", case.body)
+    ):
+        case.body.update(payment_id=world.payment_id, amount=world.payment_amount())
+    elif (
         operation_id in WEBHOOK_URL_OPERATIONS and not _negative(case, ParameterLocation.BODY)
         and isinstance(case.body, dict)
     ):
@@ -557,8 +718,12 @@ def test_api_conforms(case, world):
     if operation_id == "mini_programs_register" and _coin(label, "register", case.body):
         world.without_miniprogram()  # one per app: half of the registrations find the app without one
     # buffered: the WSGI iterable is read and closed (a static file would stay open otherwise)
+    target = world.flask_app
+    if (operation_id == "payments_callback" and not _negative(case, ParameterLocation.HEADER)
+            and _coin(label, "signed", case.body)):
+        target = ProviderSigning(world.flask_app)  # the provider signs what it sends
     response = case.call_and_validate(
-        app=world.flask_app, headers=_auth_headers(case, world), cookies=cookies, checks=_checks(case),
+        app=target, headers=_auth_headers(case, world), cookies=cookies, checks=_checks(case),
         buffered=True,
     )
 

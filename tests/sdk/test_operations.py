@@ -280,6 +280,74 @@ def _delivery(world):
     return delivery
 
 
+# --- orders and fulfilment ------------------------------------------------------------------------
+
+
+def _shop(world):
+    """A live store selling a live voucher (merchant 0): (poi, voucher)."""
+    if "shop" not in world.extras:
+        poi = _live_poi(world)
+        product = _product(world)
+        if product.review.status == "pending":
+            _operator_client(world).review.approve_review_submission(product.review.submission_id)
+        world.extras["shop"] = (poi, product)
+    return world.extras["shop"]
+
+
+def _order(world, quantity=2):
+    poi, product = _shop(world)
+    return _platform_client(world).shopping.place_order(poi_id=poi.id, items=[
+        {"product_id": product.id, "quantity": quantity}])
+
+
+def _payment(world):
+    return _platform_client(world).shopping.start_payment(_order(world).id)
+
+
+def _paid_order(world):
+    shopping = _platform_client(world).shopping
+    payment = _payment(world)
+    shopping.simulate_payment(payment.id, outcome="succeeded")
+    return shopping.get_order(payment.order_id)
+
+
+def _verification(world):
+    paid = _paid_order(world)
+    return _cc(world).verifications.create(_m0(world), idempotency_key=f"sdk-{paid.id}", poi_id=paid.poi_id,
+                                           codes=[paid.certificates[0].code])
+
+
+def _refund(world):
+    paid = _paid_order(world)
+    return _platform_client(world).shopping.request_refund(paid.id, reason="计划有变",
+                                                           certificate_ids=[paid.certificates[1].id])
+
+
+def _slot(world):
+    """A booking slot three hours ahead for a spa voucher that needs booking, and a paid certificate of it."""
+    from datetime import timedelta
+
+    from gateway.clock import isoformat, utcnow
+    from tests.poi.api_world import voucher
+
+    poi, _ = _shop(world)
+    spa = _cc(world).poi_pages.upsert_product(_m0(world), "spa-4001", **voucher(
+        title="足疗 90 分钟", booking_required=True, poi_external_ids=["store-1001"]))
+    _operator_client(world).review.approve_review_submission(spa.review.submission_id)
+    slot = _cc(world).booking_slots.create(_m0(world), poi.id, product_id=spa.id, capacity=3,
+                                           starts_at=isoformat(utcnow() + timedelta(hours=3)),
+                                           ends_at=isoformat(utcnow() + timedelta(hours=4)))
+    shopping = _platform_client(world).shopping
+    order = shopping.place_order(poi_id=poi.id, items=[{"product_id": spa.id, "quantity": 1}])
+    shopping.simulate_payment(shopping.start_payment(order.id).id)
+    return slot, shopping.get_order(order.id).certificates[0]
+
+
+def _booking(world):
+    slot, certificate = _slot(world)
+    return _platform_client(world).shopping.book_slot(certificate.id, slot_id=slot.id)
+
+
 SCENARIOS = {
     "platform_health": lambda w: w.client().platform.health(),
     "platform_readiness": lambda w: w.client().platform.readiness(),
@@ -432,6 +500,33 @@ SCENARIOS = {
     "webhooks_list_attempts": lambda w: _cc(w).webhooks.list_attempts(_delivery(w).id),
     "webhooks_redeliver": lambda w: _cc(w).webhooks.redeliver(_delivery(w).id),
     "webhooks_list_all_endpoints": lambda w: (_endpoint(w), _operator_client(w).webhooks.list_all_endpoints())[1],
+    "shopping_place_order": _order,
+    "shopping_list_orders": lambda w: (_order(w), _platform_client(w).shopping.list_orders())[1],
+    "shopping_get_order": lambda w: _platform_client(w).shopping.get_order(_order(w).id),
+    "shopping_cancel_order": lambda w: _platform_client(w).shopping.cancel_order(_order(w).id),
+    "shopping_start_payment": _payment,
+    "shopping_simulate_payment": lambda w: _platform_client(w).shopping.simulate_payment(_payment(w).id),
+    "shopping_request_refund": _refund,
+    "shopping_list_slots": lambda w: (s := _slot(w)[0], _platform_client(w).shopping.list_slots(
+        s.poi_id, product_id=s.product_id))[1],
+    "shopping_book_slot": _booking,
+    "shopping_cancel_booking": lambda w: _platform_client(w).shopping.cancel_booking(_booking(w).id),
+    "orders_list": lambda w: (_paid_order(w), _cc(w).orders.list(_m0(w), status="paid"))[1],
+    "orders_get": lambda w: _cc(w).orders.get(_m0(w), _paid_order(w).id),
+    "orders_list_refunds": lambda w: (_refund(w), _cc(w).orders.list_refunds(_m0(w), status="pending"))[1],
+    "orders_get_refund": lambda w: _cc(w).orders.get_refund(_m0(w), _refund(w).id),
+    "orders_approve_refund": lambda w: _cc(w).orders.approve_refund(_m0(w), _refund(w).id),
+    "orders_reject_refund": lambda w: _cc(w).orders.reject_refund(_m0(w), _refund(w).id, reason="券已在门店使用"),
+    "orders_get_settlement": lambda w: _cc(w).orders.get_settlement(_m0(w), "2026-01-01"),
+    "verifications_create": _verification,
+    "verifications_preview": lambda w: (p := _paid_order(w), _cc(w).verifications.preview(
+        _m0(w), poi_id=p.poi_id, codes=[c.code for c in p.certificates]))[1],
+    "verifications_list": lambda w: (_verification(w), _cc(w).verifications.list(_m0(w), status="verified"))[1],
+    "verifications_get": lambda w: _cc(w).verifications.get(_m0(w), _verification(w).id),
+    "verifications_revoke": lambda w: _cc(w).verifications.revoke(_m0(w), _verification(w).id),
+    "booking_slots_create": lambda w: _slot(w)[0],
+    "booking_slots_list": lambda w: (s := _slot(w)[0], _cc(w).booking_slots.list(_m0(w), s.poi_id))[1],
+    "booking_slots_update": lambda w: _cc(w).booking_slots.update(_m0(w), _slot(w)[0].id, capacity=5),
 }
 
 

@@ -1,0 +1,1 @@
+"""Orders and fulfilment: buying, paying, verifying at the store (核销), refunds, bookings and settlement."""
