@@ -51,8 +51,10 @@ def page_params() -> tuple[int, str | None]:
     return limit, (decode_cursor(cursor) if cursor else None)
 
 
-def paginate(session, statement: Select, id_column, dump) -> dict:
-    """Run ``statement`` (already filtered to the caller's rows) one page at a time."""
+def paginate(session, statement: Select, id_column, dump=None, *, dump_page=None) -> dict:
+    """Run ``statement`` (already filtered to the caller's rows) one page at a time. ``dump`` turns
+    each row into its dict; ``dump_page`` turns the page's rows at once instead, so what they share
+    (items, tags, app-scoped ids) takes one query per page rather than one per row."""
     limit, after = page_params()
     if after is not None:
         statement = statement.where(id_column > after)
@@ -60,7 +62,7 @@ def paginate(session, statement: Select, id_column, dump) -> dict:
     has_more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "data": [dump(row) for row in rows],
+        "data": dump_page(rows) if dump_page is not None else [dump(row) for row in rows],
         "has_more": has_more,
         "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
     }

@@ -54,9 +54,8 @@ def place_order():
 @require_scope("platform.client")
 def list_my_orders():
     """List the signed-in user's orders, oldest first."""
-    page = paginate(session(), select(Order).where(Order.user_id == g.token.user_id), Order.id, lambda o: o)
-    page["data"] = services.dump_orders(session(), page["data"], for_owner=True)
-    return page
+    return paginate(session(), select(Order).where(Order.user_id == g.token.user_id), Order.id,
+                    dump_page=lambda orders: services.dump_orders(session(), orders, for_owner=True))
 
 
 @bp.get("/v1/platform-client/orders/<order_id>")

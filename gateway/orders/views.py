@@ -42,9 +42,8 @@ empty_schema = EmptySchema()
 
 
 def _page_of_orders(statement) -> dict:
-    page = paginate(session(), statement, Order.id, lambda order: order)
-    page["data"] = services.dump_orders(session(), page["data"], app_id=g.token.app_id)
-    return page
+    return paginate(session(), statement, Order.id,
+                    dump_page=lambda orders: services.dump_orders(session(), orders, app_id=g.token.app_id))
 
 
 @bp.get("/v1/merchants/<merchant_id>/orders")

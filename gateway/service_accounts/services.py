@@ -29,7 +29,7 @@ from gateway.db import by_id
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.events.services import emit
 from gateway.http.filters import one_of
-from gateway.http.pagination import encode_cursor, page_params
+from gateway.http.pagination import paginate
 from gateway.oauth import identity
 from gateway.poi.models import Poi
 from gateway.service_accounts.models import (
@@ -188,19 +188,6 @@ def follower_by_open_id(session: Session, app_id: str, account: ServiceAccount, 
 # --- pages of followers ---------------------------------------------------------------------------
 
 
-def page(session: Session, statement: Select, id_column, dump_page) -> dict:
-    """One page of ``statement`` by cursor (``gateway.http.pagination``'s rules), dumped a page at a
-    time so open_ids and tags take one query per page, not one per row."""
-    limit, after = page_params()
-    if after is not None:
-        statement = statement.where(id_column > after)
-    rows = session.scalars(statement.order_by(id_column).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": dump_page(rows), "has_more": has_more,
-            "next_cursor": encode_cursor(rows[-1].id) if has_more else None}
-
-
 def _follower_dicts(session: Session, app_id: str, followers: list[Follower]) -> list[dict]:
     open_ids = open_ids_for(session, app_id, [f.user_id for f in followers])
     tags: dict[str, list[str]] = {}
@@ -225,7 +212,7 @@ def followers_page(session: Session, app_id: str, account: ServiceAccount, *, st
         if tag is None or tag.service_account_id != account.id:
             raise Problem("tag_id names no tag of this service account.", code="INVALID_FILTER")
         statement = statement.where(Follower.id.in_(select(FollowerTag.follower_id).where(FollowerTag.tag_id == tag.id)))
-    return page(session, statement, Follower.id, lambda rows: _follower_dicts(session, app_id, rows))
+    return paginate(session, statement, Follower.id, dump_page=lambda rows: _follower_dicts(session, app_id, rows))
 
 
 def follower_stats(session: Session, account: ServiceAccount, start: date | None, end: date | None) -> dict:
@@ -452,7 +439,7 @@ def batch_tag(session: Session, app_id: str, account: ServiceAccount, tag: Tag, 
 def tag_members_page(session: Session, app_id: str, tag: Tag) -> dict:
     statement = select(Follower).where(Follower.id.in_(select(FollowerTag.follower_id).where(
         FollowerTag.tag_id == tag.id)))
-    return page(session, statement, Follower.id, lambda rows: _follower_dicts(session, app_id, rows))
+    return paginate(session, statement, Follower.id, dump_page=lambda rows: _follower_dicts(session, app_id, rows))
 
 
 def segment_dict(session: Session, segment: Segment) -> dict:
@@ -501,8 +488,8 @@ def _segment_statement(segment: Segment, *columns) -> Select:
 
 
 def segment_members_page(session: Session, app_id: str, segment: Segment) -> dict:
-    return page(session, _segment_statement(segment), Follower.id,
-                 lambda rows: _follower_dicts(session, app_id, rows))
+    return paginate(session, _segment_statement(segment), Follower.id,
+                    dump_page=lambda rows: _follower_dicts(session, app_id, rows))
 
 
 # --- templates ------------------------------------------------------------------------------------
@@ -622,7 +609,7 @@ def messages_page(session: Session, app_id: str, account: ServiceAccount, direct
         open_ids = open_ids_for(session, app_id, [m.user_id for m in rows])
         return [message_dict(m, open_ids[m.user_id]) for m in rows]
 
-    return page(session, statement, Message.id, dump)
+    return paginate(session, statement, Message.id, dump_page=dump)
 
 
 def _audience(account: ServiceAccount, tag: Tag | None, segment: Segment | None, *columns) -> Select:
@@ -719,4 +706,4 @@ def recipients_page(session: Session, app_id: str, send: Send, status: str | Non
         open_ids = open_ids_for(session, app_id, [r.user_id for r in rows])
         return [{"open_id": open_ids[r.user_id], "status": r.status, "code": r.code} for r in rows]
 
-    return page(session, statement, SendRecipient.follower_id, dump)
+    return paginate(session, statement, SendRecipient.follower_id, dump_page=dump)

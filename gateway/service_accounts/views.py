@@ -14,6 +14,7 @@ from gateway.errors import Problem
 from gateway.http.auth import require_scope
 from gateway.http.filters import text_arg
 from gateway.http.idempotency import idempotent
+from gateway.http.pagination import paginate
 from gateway.http.requests import json_body
 from gateway.http.schemas import EmptySchema
 from gateway.service_accounts import services
@@ -109,8 +110,7 @@ def list_tags(merchant_id):
     """List the service account's tags, oldest first."""
     account = _account(merchant_id)
     statement = select(Tag).where(Tag.service_account_id == account.id)
-    return services.page(session(), statement, Tag.id,
-                          lambda rows: [services.tag_dict(session(), tag) for tag in rows])
+    return paginate(session(), statement, Tag.id, lambda tag: services.tag_dict(session(), tag))
 
 
 @bp.post(BASE + "/tags")
@@ -169,8 +169,7 @@ def list_segments(merchant_id):
     """List the service account's segments, oldest first."""
     account = _account(merchant_id)
     statement = select(Segment).where(Segment.service_account_id == account.id)
-    return services.page(session(), statement, Segment.id,
-                          lambda rows: [services.segment_dict(session(), s) for s in rows])
+    return paginate(session(), statement, Segment.id, lambda segment: services.segment_dict(session(), segment))
 
 
 @bp.post(BASE + "/segments")
@@ -201,7 +200,7 @@ def list_templates(merchant_id):
     """List the service account's message templates, oldest first."""
     account = _account(merchant_id)
     statement = select(Template).where(Template.service_account_id == account.id)
-    return services.page(session(), statement, Template.id, lambda rows: [services.template_dict(t) for t in rows])
+    return paginate(session(), statement, Template.id, services.template_dict)
 
 
 @bp.post(BASE + "/templates")
