@@ -94,6 +94,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import gateway.maintenance
     import gateway.service_accounts.tasks
     import gateway.orders.tasks
+    import gateway.exports.tasks
     import gateway.webhooks.delivery
     from gateway import models  # noqa: F401  (every table on the metadata)
     from gateway.db import Database
@@ -122,6 +123,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["shijing.webhooks"] = Webhooks(app)
     gateway.webhooks.delivery.init_app(app, database)
     gateway.service_accounts.tasks.init_app(app, database)
+    gateway.exports.tasks.init_app(app, database)
 
     # Order matters: request id first, then the token, then the rate limits that key on it.
     observability.init_app(app)
@@ -154,10 +156,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.orders.client_views import bp as orders_client_bp
     from gateway.orders.views import bp as orders_bp
     from gateway.webhooks.views import bp as webhooks_bp
+    from gateway.exports.views import bp as exports_bp
 
     for blueprint in (platform_bp, accounts_bp, oauth_bp, apps_bp, authorizations_bp, merchants_bp, events_bp,
                       poi_partner_bp, poi_review_bp, poi_public_bp, poi_web_bp, webhooks_bp,
-                      miniprograms_bp, creators_bp, mounts_bp, service_accounts_bp, orders_bp, orders_client_bp):
+                      miniprograms_bp, creators_bp, mounts_bp, service_accounts_bp, orders_bp, orders_client_bp,
+                      exports_bp):
         app.register_blueprint(blueprint)
 
     if config["BENCH_ROUTES"]:

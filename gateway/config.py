@@ -38,6 +38,10 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     # Service accounts: per-merchant send rate and daily recipients quota (limits syntax)
     "SERVICE_ACCOUNT_SEND_RATE": ("20/second", str),
     "SERVICE_ACCOUNT_DAILY_QUOTA": ("200000/day", str),
+    # Data export (gateway/exports): seconds a finished file is kept, and a download link lives
+    "EXPORT_RETENTION": (86400, int),
+    "EXPORT_LINK_TTL": (300, int),
+    "EXPORT_SYNC_SETTLE": (5, int),  # incremental sync leaves rows this young for the next call
     "IDEMPOTENCY_TTL": (86400, int),
     "MAX_CONTENT_LENGTH": (1024 * 1024, int),
     "CORS_ORIGINS": ("", str),  # comma-separated allow-list

@@ -56,6 +56,7 @@ PREFIXES = {
     "refund": "rfd",
     "booking_slot": "slt",
     "settlement": "stl",
+    "export": "exp",
 }
 
 

@@ -4,6 +4,7 @@ from gateway.accounts.models import Creator, Merchant, User  # noqa: F401
 from gateway.apps.models import App, AppSecret  # noqa: F401
 from gateway.authorizations.models import Authorization  # noqa: F401
 from gateway.events.models import Event  # noqa: F401
+from gateway.exports.models import ExportJob  # noqa: F401
 from gateway.http.models import IdempotencyRecord  # noqa: F401
 from gateway.creators.models import LiveStream, Video  # noqa: F401
 from gateway.miniprograms.models import (  # noqa: F401

@@ -371,3 +371,43 @@ def restore_rows(flask_app, rows: list[tuple[object, list[dict]]]) -> None:
             if values:
                 connection.execute(table.insert(), values)
     flask_app.extensions["shijing.token_cache"].invalidate_all(broadcast=False)
+
+
+_EXPORT_FILES: dict[str, tuple[str, bytes]] = {}  # seeded job id -> its file, to put back after a cancel
+
+
+def seed_export(flask_app, app_id: str, merchant_id: str) -> dict:
+    """A completed export of the merchant's orders of today for ``app_id``, written by the job
+    itself, and a download token for it that lasts a day (``export_token``). Returns their ids."""
+    from gateway.clock import utcnow
+    from gateway.exports import services
+    from gateway.exports.models import ExportJob
+
+    today = utcnow().date().isoformat()
+    with flask_app.app_context():
+        database = flask_app.extensions["shijing.db"]
+        with database.new_session() as s:
+            job = services.create_job(s, merchant_id, app_id, {"dataset": "orders", "format": "csv",
+                                                               "date_from": today, "date_to": today})
+            s.info.pop("export_jobs", None)  # run here, not queued
+            s.commit()
+            job_id = job.id
+        services.run_job(database.new_session, job_id)
+        with database.new_session() as s:
+            job = s.get(ExportJob, job_id)
+            assert job.status == "completed", job.status
+            path = services.file_path(job)
+            token, _ = services.download_token(job, ttl=86400)
+    _EXPORT_FILES[job_id] = (str(path), path.read_bytes())
+    return {"export": job_id, "export_token": token}
+
+
+def export_token(ids: dict) -> str:
+    """The seeded export's download token, its file put back first (a cancel in an earlier test
+    deletes it; the rows come back with ``restore_rows``, the file with this)."""
+    from pathlib import Path
+
+    path, content = _EXPORT_FILES[ids["export"]]
+    if not Path(path).exists():
+        Path(path).write_bytes(content)
+    return ids["export_token"]

@@ -153,3 +153,16 @@ def test_reconcile_example_checks_a_closed_day(app, app_config, live_server):
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("matches to the fen") == 2  # both demo merchants
+
+
+def test_nightly_export_example_exports_and_reconciles_a_day(app, app_config, live_server, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "nightly_export.py"), "2026-01-01", "--out", str(tmp_path)],
+        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("matches the orders API") == 2  # both demo merchants
+    assert result.stdout.count("matches to the fen") == 2
+    files = sorted(p.name for p in tmp_path.rglob("*.jsonl.gz"))
+    assert files == ["orders_2026-01-01.jsonl.gz"] * 2 + ["verifications_2026-01-01.jsonl.gz"] * 2

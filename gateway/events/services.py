@@ -46,6 +46,7 @@ EVENT_TYPES = {
     "booking.created": "A user booked (or moved) a certificate's time slot (data: the booking).",
     "booking.cancelled": "A user cancelled a certificate's booking (data: the booking).",
     "settlement.ready": "A merchant's statement for a closed day was issued (data: the statement).",
+    "export.completed": "An export job finished; its file can be downloaded (data: the export job, without a link).",
     "webhook_endpoint.disabled": "Shijing stopped sending to a webhook endpoint: it answered 410, or failed every "
                                  "attempt for a whole retry schedule (data: the endpoint and the reason).",
     "webhook.test": "A test delivery the app asked for; sent only to that endpoint (data: the endpoint).",

@@ -120,7 +120,8 @@ class MountEvent(Base):
     order can carry."""
 
     __tablename__ = "mount_events"
-    __table_args__ = (Index("ix_mount_events_mount_id_id", "mount_id", "id"),)
+    __table_args__ = (Index("ix_mount_events_mount_id_id", "mount_id", "id"),
+                      Index("ix_mount_events_mount_id_occurred_at", "mount_id", "occurred_at"))  # stats
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("mount_event"))
     mount_id: Mapped[str] = mapped_column(ForeignKey("mounts.id"))

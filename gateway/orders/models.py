@@ -30,6 +30,7 @@ class Order(Base):
         Index("ix_orders_user_id_id", "user_id", "id"),
         Index("ix_orders_status_expires_at", "status", "expires_at"),
         Index("ix_orders_merchant_id_paid_at", "merchant_id", "paid_at"),
+        Index("ix_orders_merchant_id_created_at", "merchant_id", "created_at"),  # stats, exports
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("order"))
@@ -127,7 +128,8 @@ class Verification(Base):
     """One verification at a store: one or more certificates, all or none."""
 
     __tablename__ = "verifications"
-    __table_args__ = (Index("ix_verifications_merchant_id_id", "merchant_id", "id"),)
+    __table_args__ = (Index("ix_verifications_merchant_id_id", "merchant_id", "id"),
+                      Index("ix_verifications_merchant_id_verified_at", "merchant_id", "verified_at"))  # stats
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("verification"))
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))

@@ -44,6 +44,7 @@ class Follower(Base):
     __table_args__ = (
         UniqueConstraint("service_account_id", "user_id", name="uq_service_account_followers_account_user"),
         Index("ix_service_account_followers_account_status_id", "service_account_id", "status", "id"),
+        Index("ix_service_account_followers_account_followed_at", "service_account_id", "followed_at"),  # stats
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("follower"))

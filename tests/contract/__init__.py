@@ -84,7 +84,7 @@ def check_response(method: str, path: str, response) -> None:
         return
     mimetype = response.mimetype
     assert mimetype in content, f"{method} {template} {status}: {mimetype} not declared ({sorted(content)})"
-    if mimetype.endswith("json"):
+    if mimetype == "application/json" or mimetype.endswith("+json"):  # not JSON Lines (application/x-ndjson)
         schema = content[mimetype].get("schema")
         if schema:
             errors = sorted(schema_validator(schema).iter_errors(json.loads(body)), key=str)

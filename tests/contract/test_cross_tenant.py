@@ -29,15 +29,17 @@ from tests.tenants import (
     Browser,
     Operation,
     client_credentials_scopes,
+    export_token,
     fill_path,
     first_event_id,
     merchant_grant_scopes,
     operations,
     restore_rows,
     seed_creator_content,
+    seed_export,
     seed_miniprogram,
-    seed_service_account,
     seed_orders,
+    seed_service_account,
     seed_webhook,
     snapshot_rows,
     with_world_ids,
@@ -95,6 +97,9 @@ FACTORIES: dict[str, Callable[[dict], str]] = {
     "refund_id": lambda a: a["refund"],
     "slot_id": lambda a: a["booking_slot"],
     "date": lambda a: "2026-01-01",  # any closed day: the merchant in the path is A
+    "dataset": lambda a: "orders",  # a dataset names no object: the merchant in the path is A
+    "export_id": lambda a: a["export"],
+    "token": export_token,  # the seeded export's download link, signed for the tenant's app
 }
 # Scopes whose operations are platform-wide by design, with the reason (no tenant to isolate).
 PLATFORM_WIDE = {
@@ -107,6 +112,7 @@ PLATFORM_WIDE = {
 PUBLIC_BY_DESIGN = {
     "creators_get_public_video": "a published video is public (tests/miniprograms/test_content.py: hidden is 404)",
     "creators_get_public_live_stream": "a live stream is public, scheduled, live or ended",
+    "datasets_get": "a dataset's schema (columns, freshness, retention) is the same for every merchant: no rows",
 }
 # Path parameters that name no tenant's object; allowed only on public operations (security: []).
 NOT_TENANT_OWNED = {"filename": "static files of the sign-in and docs pages",
@@ -155,6 +161,8 @@ def matrix(app) -> Matrix:
         ids.update(seed_service_account(app, partner.id, merchant.id, owner.id, live=live))
         # the owner bought at the store: an order with a verified, a refunding and a booked certificate
         ids.update(seed_orders(app, partner.id, merchant.id, poi_id, product_id, owner.id))
+        # the partner exported the merchant's orders (a completed job, its file and a link)
+        ids.update(seed_export(app, partner.id, merchant.id))
         return ids, tokens
 
     console = factory.app_client(scopes=USER_SCOPES, kind="web_app", client_type="public",
@@ -188,7 +196,7 @@ def _call(client, operation: Operation, path: str, token: str, ids: dict | None 
     media_type, body = _example_body(operation)
     if ids is not None:
         body = with_world_ids(body, ids)  # example ids in the body name the world's objects
-    kwargs = {"headers": bearer(token)}
+    kwargs = {"headers": bearer(token), "buffered": True}  # a file download is read and closed
     if any(p.get("$ref", "").endswith("/VerifyIdempotencyKey") for p in operation.definition.get("parameters", [])):
         kwargs["headers"]["Idempotency-Key"] = f"matrix-{operation.operation_id}"
     if media_type == "application/json":

@@ -88,7 +88,8 @@ def world_template(app) -> World:
                order_id="ord_01j9x6b2f0000000000000000", payment_id="pay_01j9x6b2f0000000000000000",
                certificate_id="cer_01j9x6b2f0000000000000000", verification_id="vrf_01j9x6b2f0000000000000000",
                refund_id="rfd_01j9x6b2f0000000000000000", slot_id="slt_01j9x6b2f0000000000000000",
-               date="2026-01-01")
+               date="2026-01-01", dataset="orders", export_id="exp_01j9x6b2f0000000000000000",
+               token="1796121741.wU3Lx94j9WjFSSxfdmLM-QU_zfwW2QOzg-tNJMll8WA")
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -162,6 +162,8 @@ class World:
     slot_id: str = ""  # open, three hours ahead, for the spa product
     verification_id: str = ""  # revocable
     refund_id: str = ""  # pending
+    # exports: a completed export of merchant A's orders by the partner, and its download token
+    export: dict = dataclasses.field(default_factory=dict)
     successes: int = 0
 
     def replenish(self) -> None:
@@ -183,6 +185,26 @@ class World:
         self._replenish_creator()
         self._replenish_service_account()
         self._replenish_orders()
+        self._replenish_export()
+
+    def _replenish_export(self) -> None:
+        from gateway.exports.models import ExportJob
+        from tests.tenants import export_token, seed_export
+
+        with self.flask_app.app_context(), self.flask_app.extensions["shijing.db"].new_session() as s:
+            job = s.get(ExportJob, self.export["export"]) if self.export else None
+            alive = job is not None and job.status == "completed"
+        if not alive:
+            self.export = seed_export(self.flask_app, self.partner.id, self.merchant_a.id)
+        export_token(self.export)  # its file back, if a cancel deleted it
+
+    def export_values(self, operation_id: str) -> dict:
+        """A range and dataset that fit every filter: random days are mostly an invalid range."""
+        if operation_id == "exports_create":
+            return {"dataset": "orders", "date_from": "2026-11-01", "date_to": "2026-11-07"}
+        if operation_id == "datasets_get_stats":
+            return {"date_from": "2026-11-01", "date_to": "2026-11-07"}
+        return {}
 
     def _replenish_service_account(self) -> None:
         """Merchant A's service account, followed by its owner (the console's user), who wrote an
@@ -509,6 +531,9 @@ class World:
             "slot_id": self.slot_id,
             "date": "2026-01-01",
             "provider": "simulated",
+            "dataset": "orders",
+            "export_id": self.export["export"],
+            "token": self.export["export_token"],
         }
 
     def body_values(self) -> dict[str, str]:
@@ -598,7 +623,7 @@ def world_template(app, webhook_receiver):
 def world(app, world_template, nul_guard) -> World:
     template, rows = world_template
     restore_rows(app, rows)
-    w = dataclasses.replace(template, service_account=dict(template.service_account))
+    w = dataclasses.replace(template, service_account=dict(template.service_account), export=dict(template.export))
     yield w
     # not vacuous: the credentials and real ids got this operation past 401/403/404 at least once
     assert w.successes, "no generated request succeeded: the world no longer fits this operation"
@@ -702,6 +727,16 @@ def test_api_conforms(case, world):
         and isinstance(case.body, dict) and _coin(label, "order", case.body)
     ):
         case.body.update(world.order_values(operation_id))
+    elif (
+        operation_id == "exports_create" and not _negative(case, ParameterLocation.BODY)
+        and isinstance(case.body, dict) and _coin(label, "export", case.body)
+    ):
+        case.body.update(world.export_values(operation_id))
+    elif (
+        operation_id == "datasets_get_stats" and not _negative(case, ParameterLocation.QUERY)
+        and isinstance(case.query, dict) and _coin(label, "stats", case.query)
+    ):
+        case.query.update(world.export_values(operation_id))
     elif (
         operation_id == "payments_callback" and not _negative(case, ParameterLocation.BODY)
         and isinstance(case.body, dict) and _coin(label, "callback", case.body)

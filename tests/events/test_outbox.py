@@ -55,9 +55,9 @@ def test_every_state_change_writes_its_event(client, factory, partner, token, db
     # the catalogue is covered: review decisions in tests/poi/test_api_review.py and
     # tests/miniprograms, capabilities and mounts in tests/miniprograms, webhook types in tests/webhooks,
     # service-account events in tests/service_accounts, orders, vouchers, refunds, bookings and
-    # settlements in tests/orders
+    # settlements in tests/orders, exports in tests/exports
     elsewhere = (".review.", "webhook", "capability.", "mount.", "service_account.", "order.", "voucher.", "refund.",
-                 "booking.", "settlement.")
+                 "booking.", "settlement.", "export.")
     assert {e.type for e in events} == {t for t in EVENT_TYPES if not any(part in t for part in elsewhere)}
     granted, updated = events[0], events[1]
     assert granted.merchant_id == merchant.id and granted.data["scopes"] == ["merchant.read"]

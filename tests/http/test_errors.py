@@ -143,7 +143,7 @@ def test_protected_operations_with_other_scopes_are_problem_403(client, factory,
     every = ("apps.manage", "events.read", "authorizations.read", "merchant.read", "poi.read", "poi.write",
              "public.read", "webhooks.manage", "miniprogram.manage", "miniprogram.mount", "video.read",
              "service_account.read", "service_account.crm", "service_account.message", "order.read",
-             "order.fulfil")
+             "order.fulfil", "data.export")
     tokens = {
         needed: factory.token(partner, " ".join(s for s in every if s != needed))
         for needed in every

@@ -527,7 +527,32 @@ SCENARIOS = {
     "booking_slots_create": lambda w: _slot(w)[0],
     "booking_slots_list": lambda w: (s := _slot(w)[0], _cc(w).booking_slots.list(_m0(w), s.poi_id))[1],
     "booking_slots_update": lambda w: _cc(w).booking_slots.update(_m0(w), _slot(w)[0].id, capacity=5),
+    # data export
+    "datasets_list": lambda w: _cc(w).datasets.list(),
+    "datasets_get": lambda w: _cc(w).datasets.get("orders"),
+    "datasets_get_stats": lambda w: _cc(w).datasets.get_stats(_m0(w), metric="orders", granularity="day"),
+    "datasets_list_changes": lambda w: (_paid_order(w), _cc(w).datasets.list_changes(_m0(w), "orders"))[1],
+    "exports_create": lambda w: _export(w),
+    "exports_list": lambda w: (_export(w), _cc(w).exports.list(_m0(w)))[1],
+    "exports_get": lambda w: _cc(w).exports.get(_m0(w), _export(w).id),
+    "exports_cancel": lambda w: _cc(w).exports.cancel(_m0(w), _export(w).id),
+    "exports_download": lambda w: _download(w),
 }
+
+
+def _export(world):
+    from datetime import date
+
+    today = date.today().isoformat()
+    return _cc(world).exports.create(_m0(world), dataset="orders", date_from=today, date_to=today)
+
+
+def _download(world):
+    """The generated call with the token of a fresh link; the body is the CSV text."""
+    job = _cc(world).exports.get(_m0(world), _export(world).id)
+    token = job.download_url.rsplit("/", 1)[1]
+    text = _cc(world).exports.download(_m0(world), job.id, token)
+    assert text.startswith("id,poi_id,status"), text[:100]
 
 
 @pytest.mark.parametrize("operation_id,model", EXPOSED, ids=[op for op, _ in EXPOSED])

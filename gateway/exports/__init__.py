@@ -1,0 +1,1 @@
+"""Data export: datasets with published schemas, stats, export jobs, incremental sync."""

@@ -1,0 +1,68 @@
+"""Export jobs run on Huey, queued once the transaction that created them commits; a periodic task
+deletes expired files."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.db import get_db
+from gateway.jobs import periodic, task
+
+log = logging.getLogger("shijing.exports")
+
+
+@task(retries=0)
+def run_export(job_id: str) -> None:
+    from gateway.exports import services
+
+    services.run_job(get_db().new_session, job_id)
+
+
+@task(retries=2, retry_delay=60)
+def expire_exports() -> int:
+    from gateway.exports import services
+
+    with get_db().new_session() as s:
+        expired = services.expire_jobs(s)
+        s.commit()
+    return expired
+
+
+@periodic(minute="*/10")
+def expire_exports_periodically() -> None:
+    expire_exports()
+
+
+def _enqueue(app, job_ids) -> None:
+    jobs = app.extensions["shijing.jobs"]
+    for job_id in job_ids:
+        try:
+            jobs.enqueue(run_export, job_id)
+        except Exception:  # the queue is down: the job stays queued, visible as such
+            log.exception("could not queue export job %s", job_id)
+
+
+def init_app(app, database) -> None:
+    """Queue each export job after its commit (as service-account sends are queued)."""
+    from flask import g, has_request_context
+    from sqlalchemy import event
+
+    @event.listens_for(database._factory, "after_commit")
+    def _queue(session):
+        queued = session.info.pop("export_jobs", None)
+        if not queued:
+            return
+        if has_request_context():
+            g.setdefault("export_jobs", []).extend(queued)
+        else:
+            _enqueue(app, queued)
+
+    @app.teardown_request
+    def _queue_committed(exc):
+        queued = g.pop("export_jobs", None)
+        if queued:
+            _enqueue(app, queued)
+
+    @event.listens_for(database._factory, "after_rollback")
+    def _forget(session):
+        session.info.pop("export_jobs", None)
