@@ -63,7 +63,8 @@ def check(session: Session, merchant_id: str, data: dict, now: datetime) -> tupl
     sold_here = set(session.scalars(select(ProductPoi.product_id).where(
         ProductPoi.poi_id == poi.id, ProductPoi.product_id.in_(product_ids))))
     slot_ids = {c.slot_id for c in certificates.values() if c.slot_id}
-    slots = {s.id: s for s in session.scalars(select(BookingSlot).where(BookingSlot.id.in_(slot_ids)))}
+    slots = {s.id: s for s in session.scalars(select(BookingSlot).where(BookingSlot.id.in_(slot_ids)))} \
+        if slot_ids else {}
     holiday = is_special_day(poi.opening_hours, now)
     results, seen = [], set()
     for sent, code in lookups:
@@ -118,7 +119,8 @@ def preview(session: Session, merchant_id: str, data: dict) -> dict:
         for r in results]}
 
 
-def verify(session: Session, merchant_id: str, app_id: str, data: dict) -> Verification:
+def verify(session: Session, merchant_id: str, app_id: str, data: dict) -> dict:
+    """Verify the codes; the verification as the API shows it (dumped once, for the event too)."""
     now = utcnow()
     poi, results = check(session, merchant_id, data, now)
     failures = [r for r in results if r["reason"]]
@@ -138,8 +140,7 @@ def verify(session: Session, merchant_id: str, app_id: str, data: dict) -> Verif
         # another verification took one of them between our check and our update (the request
         # rolls back: nothing of this one is kept)
         raise Conflict("A code was verified by another request a moment ago.", code="CERTIFICATE_ALREADY_USED")
-    _after_change(session, verification, "voucher.verified")
-    return verification
+    return _after_change(session, verification, "voucher.verified")
 
 
 def _refuse(failures: list[dict]) -> None:
@@ -150,7 +151,7 @@ def _refuse(failures: list[dict]) -> None:
     raise Problem(detail, status=REASONS[first], code=first, title="Verification refused", errors=errors)
 
 
-def _after_change(session: Session, verification: Verification, type_: str) -> None:
+def _after_change(session: Session, verification: Verification, type_: str) -> dict:
     session.flush()
     orders = session.scalars(select(Order).where(Order.id.in_(
         select(Certificate.order_id).where(Certificate.id.in_(verification.certificate_ids))))).all()
@@ -158,6 +159,7 @@ def _after_change(session: Session, verification: Verification, type_: str) -> N
         services.settle_status(session, order)
     data = dump(session, verification)
     services.tell(session, list(orders), type_, lambda app_id: data)
+    return data
 
 
 def get(session: Session, merchant_id: str, verification_id: str) -> Verification:
@@ -165,7 +167,7 @@ def get(session: Session, merchant_id: str, verification_id: str) -> Verificatio
                  NotFound("No such verification.", code="VERIFICATION_NOT_FOUND"), merchant_id=merchant_id)
 
 
-def revoke(session: Session, verification: Verification) -> Verification:
+def revoke(session: Session, verification: Verification) -> dict:
     now = utcnow()
     if verification.status == "revoked":
         raise Conflict("This verification was already revoked.", code="VERIFICATION_ALREADY_REVOKED")
@@ -177,8 +179,7 @@ def revoke(session: Session, verification: Verification) -> Verification:
                                               Certificate.status == "used")
                     .values(status="available", used_at=None, used_poi_id=None, verification_id=None)
                     .execution_options(synchronize_session=False))
-    _after_change(session, verification, "voucher.revoked")
-    return verification
+    return _after_change(session, verification, "voucher.revoked")
 
 
 def dump(session: Session, verification: Verification) -> dict:

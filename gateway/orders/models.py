@@ -100,6 +100,7 @@ class Certificate(Base):
         UniqueConstraint("code_hash", name="uq_certificates_code_hash"),
         Index("ix_certificates_order_id", "order_id"),
         Index("ix_certificates_status_valid_until", "status", "valid_until"),
+        Index("ix_certificates_verification_id", "verification_id"),  # a revoke finds its certificates
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("certificate"))

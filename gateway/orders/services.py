@@ -210,11 +210,7 @@ def place_order(session: Session, user_id: str, data: dict) -> Order:
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(list(wanted))))}
     sold_here = set(session.scalars(select(ProductPoi.product_id).where(
         ProductPoi.poi_id == poi.id, ProductPoi.product_id.in_(list(wanted)))))
-    order = Order(id=new_id("order"), merchant_id=poi.merchant_id, poi_id=poi.id, user_id=user_id,
-                  channel=data["channel"], miniprogram_id=miniprogram_id, total_amount=0, created_at=now,
-                  updated_at=now, expires_at=now + timedelta(seconds=_config("ORDER_PAYMENT_TTL")), **attribution)
-    session.add(order)
-    total = 0
+    order_id, items, total = new_id("order"), [], 0
     for index, (product_id, quantity) in enumerate(wanted.items()):
         product = products.get(product_id)
         where = f"items[{index}]"
@@ -222,16 +218,21 @@ def place_order(session: Session, user_id: str, data: dict) -> Order:
             raise NotFound(f"{where}: no such product on sale at this POI.", code="PRODUCT_NOT_FOUND")
         _check_on_sale(product, quantity, now, where)
         total += product.price * quantity
-        session.add(OrderItem(id=new_id("order_item"), order_id=order.id, position=index, product_id=product.id,
-                              product_type=product.type, title=product.title, unit_price=product.price,
-                              quantity=quantity, amount=product.price * quantity))
+        items.append(OrderItem(id=new_id("order_item"), order_id=order_id, position=index, product_id=product.id,
+                               product_type=product.type, title=product.title, unit_price=product.price,
+                               quantity=quantity, amount=product.price * quantity))
+    # the total is known before the first write: one INSERT of the order, no UPDATE after
+    order = Order(id=order_id, merchant_id=poi.merchant_id, poi_id=poi.id, user_id=user_id, channel=data["channel"],
+                  miniprogram_id=miniprogram_id, total_amount=total, created_at=now, updated_at=now,
+                  expires_at=now + timedelta(seconds=_config("ORDER_PAYMENT_TTL")), **attribution)
+    session.add(order)
+    session.add_all(items)
     for index, (product_id, quantity) in enumerate(wanted.items()):
         taken = session.execute(update(Product).where(Product.id == product_id, Product.stock >= quantity)
                                 .values(stock=Product.stock - quantity)).rowcount
         if taken != 1:
             raise Conflict(f"items[{index}]: not enough stock for {quantity}.", code="OUT_OF_STOCK",
                            extra={"product_id": product_id})
-    order.total_amount = total
     return order
 
 

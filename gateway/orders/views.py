@@ -84,8 +84,7 @@ def verify(merchant_id):
                       "returns the first result instead of verifying twice.", code="IDEMPOTENCY_KEY_REQUIRED")
     data = verification_schema.load(json_body())
     verification = fulfilment.verify(session(), merchant_id, g.token.app_id, data)
-    return fulfilment.dump(session(), verification), 201, {
-        "Location": f"/v1/merchants/{merchant_id}/verifications/{verification.id}"}
+    return verification, 201, {"Location": f"/v1/merchants/{merchant_id}/verifications/{verification['id']}"}
 
 
 @bp.post("/v1/merchants/<merchant_id>/verifications/preview")
@@ -119,8 +118,7 @@ def get_verification(merchant_id, verification_id):
 def revoke_verification(merchant_id, verification_id):
     """Revoke a verification within its window; its certificates can be used again."""
     empty_schema.load(json_body(allow_empty=True))
-    verification = fulfilment.revoke(session(), fulfilment.get(session(), merchant_id, verification_id))
-    return fulfilment.dump(session(), verification)
+    return fulfilment.revoke(session(), fulfilment.get(session(), merchant_id, verification_id))
 
 
 # --- refunds ------------------------------------------------------------------------------------

@@ -321,7 +321,7 @@ class World:
                 order = paid(self.product_id)
                 code = orders._code_box().open(certificates(order.id)[0].code_sealed)
                 self.verification_id = fulfilment.verify(s, self.merchant_a.id, self.partner.id, {
-                    "poi_id": self.poi_id, "codes": [code]}).id
+                    "poi_id": self.poi_id, "codes": [code]})["id"]
             refund = s.get(Refund, self.refund_id) if self.refund_id else None
             if refund is None or refund.status != "pending":
                 order = paid(self.product_id)
