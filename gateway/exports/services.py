@@ -14,8 +14,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +23,7 @@ from gateway.db import owned
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.exports.datasets import DATASETS, Dataset
 from gateway.exports.models import ExportJob
+from gateway.security import derived_key
 
 log = logging.getLogger("shijing.exports")
 
@@ -317,8 +316,7 @@ def _running(session: Session, job_id: str) -> bool:
 
 
 def _link_key() -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"shijing export download links").derive(_config("SECRET_KEY").encode())
+    return derived_key(_config("SECRET_KEY"), b"shijing export download links")
 
 
 def _signature(job_id: str, app_id: str, expires: int) -> str:

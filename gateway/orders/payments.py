@@ -16,12 +16,11 @@ import secrets
 import time
 from typing import Protocol
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
 from gateway.errors import Problem, Unauthorized
 from gateway.ids import new_id
+from gateway.security import derived_key
 from gateway.webhooks.signing import SECRET_PREFIX, signature
 
 CALLBACK_TOLERANCE = 300  # seconds a callback's timestamp may be off (Standard Webhooks)
@@ -46,8 +45,7 @@ class SimulatedProvider:
     name = "simulated"
 
     def __init__(self, secret_key: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"shijing simulated payment provider").derive(secret_key.encode())
+        key = derived_key(secret_key, b"shijing simulated payment provider")
         self.secret = SECRET_PREFIX + base64.b64encode(key).decode("ascii")
 
     def checkout(self, payment) -> dict:

@@ -13,8 +13,6 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from gateway.oauth.identity import open_id
 from gateway.orders.models import BookingSlot, Certificate, Order, OrderItem, Payment
 from gateway.orders.payments import provider
 from gateway.poi.models import Poi, Product, ProductPoi
+from gateway.security import derived_key, hash_credential
 from gateway.webhooks.signing import SecretBox
 
 CODE_DIGITS = 16
@@ -47,13 +46,11 @@ def _code_box() -> SecretBox:
     return box
 
 
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+code_hash = hash_credential  # a code is a bearer credential: looked up by its SHA-256
 
 
 def _qr_key() -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"shijing certificate qr").derive(current_app.config["SECRET_KEY"].encode())
+    return derived_key(current_app.config["SECRET_KEY"], b"shijing certificate qr")
 
 
 def qr_payload(code: str) -> str:

@@ -13,9 +13,9 @@ import hmac
 import os
 import secrets as random
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from gateway.security import derived_key
 
 SECRET_PREFIX = "whsec_"
 _NONCE_BYTES = 12
@@ -30,8 +30,7 @@ class SecretBox:
     ``purpose``, anything else kept secret at rest, such as voucher codes)."""
 
     def __init__(self, secret_key: str, purpose: bytes = b"shijing webhook endpoint secrets") -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
-        self._aead = AESGCM(key)
+        self._aead = AESGCM(derived_key(secret_key, purpose))
 
     def seal(self, secret: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
