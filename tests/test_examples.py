@@ -156,13 +156,28 @@ def test_reconcile_example_checks_a_closed_day(app, app_config, live_server):
 
 
 def test_nightly_export_example_exports_and_reconciles_a_day(app, app_config, live_server, tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "examples" / "nightly_export.py"), "2026-01-01", "--out", str(tmp_path)],
-        env=example_env(app_config, live_server), capture_output=True, text=True, timeout=120,
-    )
+    """The partner journey sells two vouchers and verifies one today; the next day (the gateway's
+    clock moved on a day, so today is closed) the nightly export finds that order and that
+    verification and reconciles them with the orders API and the statement."""
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    env = example_env(app_config, live_server)
+    journey = subprocess.run([sys.executable, str(REPO_ROOT / "examples" / "partner_journey.py")], env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert journey.returncode == 0, journey.stderr[-2000:]
+    today = datetime.now(UTC).date().isoformat()
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=1), tick=True):
+        result = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "examples" / "nightly_export.py"), today, "--out", str(tmp_path)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("matches the orders API") == 2  # both demo merchants
-    assert result.stdout.count("matches to the fen") == 2
+    out = result.stdout
+    assert out.count("matches the orders API") == 2 and out.count("matches to the fen") == 2  # both merchants
+    # the journey's order of two ¥88 vouchers, one verified at the store
+    assert f"{today}: export of 1 paid orders ¥176.00 matches the orders API; 1 verifications ¥88.00" in out, out
     files = sorted(p.name for p in tmp_path.rglob("*.jsonl.gz"))
-    assert files == ["orders_2026-01-01.jsonl.gz"] * 2 + ["verifications_2026-01-01.jsonl.gz"] * 2
+    assert files == [f"orders_{today}.jsonl.gz"] * 2 + [f"verifications_{today}.jsonl.gz"] * 2

@@ -7,16 +7,29 @@ the merchant first; filters and the date range only narrow it further.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Select, Text, case, cast, exists, func, literal, select
+from sqlalchemy import (
+    JSON,
+    Select,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from gateway.clock import isoformat
 from gateway.miniprograms.models import Mount, MountEvent
-from gateway.oauth.identity import open_id
+from gateway.oauth.identity import open_ids_for
 from gateway.orders.models import Order, OrderItem, Verification
 from gateway.poi.models import Poi, PoiPageView
 from gateway.service_accounts.models import Follower, Message, ServiceAccount
@@ -32,7 +45,9 @@ class Column:
     description: str
     expression: object
     open_id: bool = False  # an internal user id, published as the calling app's open_id
-    free_text: bool = False  # written by users or partners: neutralised in CSV (formula injection)
+    # written by users or partners, so any character: neutralised (formula injection) and quoted in
+    # CSV. A string column without it holds ids and enum values the platform wrote.
+    free_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,18 +63,23 @@ class Dataset:
     base: object  # (merchant_id) -> Select narrowed to the merchant
     filters: dict = field(default_factory=dict)  # name -> (statement, value) -> statement
     id_prefix: str = ""  # the type prefix of its ids (gateway.ids)
+    # when a row last changed, for datasets whose rows change after they are written (an order
+    # paid, then refunded): sync sends such a row again after each change. None: rows never change.
+    changed_column: object | None = None
 
     def schema(self) -> dict:
         return {
             "name": self.name, "description": self.description, "freshness": self.freshness,
             "freshness_seconds": self.freshness_seconds, "retention_days": self.retention_days,
             "time_column": self.time_column.key, "incremental": self.id_column is not None,
+            "changed_column": None if self.changed_column is None else "updated_at",
             "filters": sorted(self.filters),
             "columns": [{"name": c.name, "type": c.type, "description": c.description} for c in self.columns],
         }
 
-    def select(self, merchant_id: str, filters: dict, since: datetime | None, until: datetime | None) -> Select:
-        statement = self.base(merchant_id).add_columns(*[c.expression.label(c.name) for c in self.columns])
+    def narrowed(self, merchant_id: str, filters: dict, since: datetime | None, until: datetime | None) -> Select:
+        """The merchant's rows, filtered and in the time range, with no columns yet."""
+        statement = self.base(merchant_id)
         for name, value in filters.items():
             statement = self.filters[name](statement, value)
         if since is not None:
@@ -68,48 +88,50 @@ class Dataset:
             statement = statement.where(self.time_column < until)
         return statement
 
-    def export_select(self, merchant_id: str, filters: dict, since, until, dialect: str, fmt: str) -> Select:
-        """The SELECT an export file is written from: what can be done in SQL is (timestamps as
-        ISO-8601 text, CSV formula neutralisation of free text, JSON as text for CSV), so that
-        the driver's values are mostly the file's."""
-        statement = self.base(merchant_id).add_columns(
-            *[_export_expression(c, dialect, fmt).label(c.name) for c in self.columns])
-        for name, value in filters.items():
-            statement = self.filters[name](statement, value)
-        if since is not None:
-            statement = statement.where(self.time_column >= since)
-        if until is not None:
-            statement = statement.where(self.time_column < until)
+    def select(self, merchant_id: str, filters: dict, since: datetime | None, until: datetime | None) -> Select:
+        return self.narrowed(merchant_id, filters, since, until).add_columns(
+            *[c.expression.label(c.name) for c in self.columns])
+
+    @property
+    def user_column(self):
+        """The internal user id the dataset publishes as an open_id, if it has one."""
+        return next((c.expression for c in self.columns if c.open_id), None)
+
+    def export_select(self, merchant_id: str, filters: dict, since, until, dialect: str, fmt: str,
+                      open_id_sql) -> Select:
+        """The SELECT an export file is written from: one text column, each row a whole line of the
+        file (CSV quoted and formula-neutralised, or a JSON object), built by the database. Python
+        then only joins lines, so the file costs about what the database takes to produce it.
+        ``open_id_sql(statement, user_column) -> (statement, expression)`` gives the SQL of the
+        calling app's open_id for the dataset's user column (``services.OpenIdSql.sql``)."""
+        statement = self.narrowed(merchant_id, filters, since, until)
+        values = []
+        for column in self.columns:
+            if column.open_id:
+                statement, expression = open_id_sql(statement, column.expression)
+            else:
+                expression = _export_expression(column, dialect, fmt)
+            values.append(expression)
+        line = _csv_line(self.columns, values, dialect) if fmt == "csv" else _json_line(self.columns, values, dialect)
+        statement = statement.add_columns(line.label("line"))
         if self.id_column is not None:
             statement = statement.order_by(self.id_column)
         return statement
 
-    def chunk_converter(self, app_id: str, dialect: str, fmt: str):
-        """A function turning a chunk of driver rows of ``export_select`` into the file's rows:
-        only what SQL cannot do is left (the app's open_id, an HMAC; JSON decoding for JSON Lines
-        on SQLite), done column by column with ``map``."""
-        open_ids = lru_cache(maxsize=65536)(lambda user_id: None if user_id is None else open_id(app_id, user_id))
-        plan = []
-        for index, column in enumerate(self.columns):
-            if column.open_id:
-                plan.append((index, open_ids))
-            elif column.type == "json" and dialect == "sqlite" and fmt == "jsonl":
-                plan.append((index, _json_or_none))
+    def csv_header(self) -> str:
+        return ",".join(column.name for column in self.columns)
 
-        if not plan:
-            return lambda chunk: chunk
-        # one comprehension unpacking each row: cheaper than per-cell calls or a transpose; the
-        # code is built from column positions only (nothing from a request)
-        names = [f"c{index}" for index in range(len(self.columns))]
-        converters = dict(plan)
-        values = ", ".join(f"f{i}({name})" if i in converters else name for i, name in enumerate(names))
-        source = f"lambda chunk: [({values},) for {', '.join(names)} in chunk]"
-        return eval(source, {f"f{i}": conv for i, conv in converters.items()})
-
-    def row_converter(self, app_id: str):
-        """A function turning one result row into a list of JSON-ready values."""
+    def row_converter(self, app_id: str, shown: dict | None = None):
+        """A function turning one result row into a list of JSON-ready values; the users it shows
+        go into ``shown`` (user id -> open_id)."""
         kinds = [("open_id" if c.open_id else c.type) for c in self.columns]
-        open_ids = lru_cache(maxsize=65536)(lambda user_id: open_id(app_id, user_id))
+        derive = open_ids_for(app_id)
+        shown = {} if shown is None else shown
+
+        @lru_cache(maxsize=65536)
+        def open_ids(user_id: str) -> str:
+            shown[user_id] = value = derive(user_id)
+            return value
 
         def convert(row) -> list:
             out = []
@@ -127,27 +149,90 @@ class Dataset:
         return convert
 
 
-def _json_or_none(value):
-    return None if value is None else json.loads(value)
-
-
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# what makes a CSV cell quoted: a quote, a comma, LF or CR (in each database's SQL)
+CSV_SPECIALS = {"sqlite": ("'\"'", "','", "char(10)", "char(13)"),
+                "postgresql": ("'\"'", "','", "chr(10)", "chr(13)")}
 
 
 def _export_expression(column: Column, dialect: str, fmt: str):
-    """The column as the file holds it, computed by the database."""
+    """The column's value as the file holds it, computed by the database."""
     expression = column.expression
     if column.type == "timestamp":  # ISO-8601 UTC with milliseconds, as the API writes times
         if dialect == "postgresql":
             return func.to_char(expression, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
         # SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite: cut and paste, no date parsing
         return func.substr(expression, 1, 10) + "T" + func.substr(expression, 12, 12) + "Z"
-    if column.type == "json" and fmt == "csv":
-        return cast(expression, Text)
     if column.free_text and fmt == "csv":  # a cell a spreadsheet would run gets a leading quote
         return case((func.substr(expression, 1, 1).in_(FORMULA_STARTS), literal("'") + expression),
                     else_=expression)
     return expression
+
+
+def _constant(sql: str):
+    """A constant of the line's SQL, inlined (they are the code's own, never a request's)."""
+    return literal_column(sql, Text)
+
+
+def _csv_line(columns, values, dialect: str):
+    """RFC 4180 in SQL, as Python's csv.writer writes it: NULL is an empty cell, and a cell with a
+    quote, comma or line break is quoted with its quotes doubled. Only free text and JSON can hold
+    those; the other columns are ids, enum values, numbers and times the platform wrote, whose
+    cells are never quoted (checking them would cost a fifth of the export)."""
+    position = func.instr if dialect == "sqlite" else func.strpos
+    empty, quote = _constant("''"), _constant("'\"'")
+    cells = []
+    for column, value in zip(columns, values):
+        if column.free_text or column.type == "json":
+            text = cast(value, Text) if column.type == "json" else value
+            special = or_(*[position(text, _constant(char)) > 0 for char in CSV_SPECIALS[dialect]])
+            value = case((special, quote + func.replace(text, quote, _constant("'\"\"'")) + quote), else_=text)
+        elif column.type == "integer":
+            value = cast(value, Text)
+        cells.append(func.coalesce(value, empty))
+    line = cells[0]
+    for cell in cells[1:]:
+        line = line.op("||")(_constant("','")).op("||")(cell)
+    return line
+
+
+def _json_line(columns, values, dialect: str):
+    """One JSON object per row, with the dataset's names; JSON columns embedded as JSON."""
+    pairs = []
+    for column, value in zip(columns, values):
+        if column.type == "json" and dialect == "sqlite":
+            value = func.json(value)  # stored as text: embedded as JSON, not as a string
+        pairs += [_constant(f"'{column.name}'"), value]
+    if dialect == "sqlite":
+        return func.json_object(*pairs)
+    return cast(func.json_build_object(*pairs), Text)
+
+
+class follower_tags(FunctionElement):
+    """The follower's tags as a JSON array of {id, name}, oldest tag first: one correlated aggregate,
+    written in each database's JSON functions."""
+
+    type = JSON()
+    name = "follower_tags"
+    inherit_cache = True
+
+
+_TAGS_OF = ("FROM service_account_follower_tags AS ft JOIN service_account_tags AS t ON t.id = ft.tag_id "
+            "WHERE ft.follower_id = {follower}")
+
+
+@compiles(follower_tags, "sqlite")
+def _follower_tags_sqlite(element, compiler, **kw):
+    follower = compiler.process(element.clauses, **kw)
+    return ("(SELECT json_group_array(json_object('id', t.id, 'name', t.name)) FROM "
+            f"(SELECT t.id, t.name {_TAGS_OF.format(follower=follower)} ORDER BY t.created_at, t.id) AS t)")
+
+
+@compiles(follower_tags, "postgresql")
+def _follower_tags_postgresql(element, compiler, **kw):
+    follower = compiler.process(element.clauses, **kw)
+    return ("(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.created_at, t.id), "
+            f"'[]'::json) {_TAGS_OF.format(follower=follower)})")
 
 
 def _eq(column):
@@ -225,11 +310,15 @@ _add(Dataset(
         Column("creator_commission", "integer", "Creator commission, in fen.", Order.creator_commission),
         Column("created_at", "timestamp", "When the order was placed (UTC).", Order.created_at),
         Column("paid_at", "timestamp", "When it was paid (UTC), if it was.", Order.paid_at),
+        Column("updated_at", "timestamp", "When its status or refunded amount last changed (UTC).", Order.updated_at),
     ),
+    changed_column=Order.updated_at,
     base=lambda merchant_id: select().select_from(Order).where(Order.merchant_id == merchant_id),
     filters={"poi_id": _eq(Order.poi_id), "mount_id": _eq(Order.mount_id), "product_id": _orders_with_product,
              "source": _eq(Order.source_type), "status": _eq(Order.status)},
 ))
+
+_VERIFICATION_CHANGED = func.coalesce(Verification.revoked_at, Verification.verified_at)
 
 _add(Dataset(
     name="verifications", id_prefix="vrf", description="Voucher verifications at the merchant's POIs.",
@@ -244,7 +333,10 @@ _add(Dataset(
         Column("status", "string", "verified or revoked.", Verification.status),
         Column("verified_at", "timestamp", "When (UTC).", Verification.verified_at),
         Column("revoked_at", "timestamp", "When it was revoked (UTC), if it was.", Verification.revoked_at),
+        Column("updated_at", "timestamp", "When it last changed (UTC): its revocation, or else its verification.",
+               _VERIFICATION_CHANGED),
     ),
+    changed_column=_VERIFICATION_CHANGED,
     base=lambda merchant_id: select().select_from(Verification).where(Verification.merchant_id == merchant_id),
     filters={"poi_id": _eq(Verification.poi_id), "status": _eq(Verification.status)},
 ))
@@ -261,7 +353,11 @@ _add(Dataset(
         Column("source_id", "string", "The source's id, if any.", Follower.source_id, free_text=True),
         Column("followed_at", "timestamp", "When they (last) followed (UTC).", Follower.followed_at),
         Column("unfollowed_at", "timestamp", "When they unfollowed (UTC), if they did.", Follower.unfollowed_at),
+        Column("tags", "json", "Their tags on the service account, oldest first: [{id, name}].",
+               follower_tags(Follower.id)),
+        Column("updated_at", "timestamp", "When their status or tags last changed (UTC).", Follower.updated_at),
     ),
+    changed_column=Follower.updated_at,
     base=lambda merchant_id: select().select_from(Follower)
     .join(ServiceAccount, ServiceAccount.id == Follower.service_account_id)
     .where(ServiceAccount.merchant_id == merchant_id),
@@ -289,11 +385,12 @@ _add(Dataset(
 ))
 
 _add(Dataset(
-    name="poi_quality_tags", description="The quality tags of each of the merchant's POIs, one row per POI.",
+    name="poi_quality_tags", id_prefix="poi",
+    description="The quality tags of each of the merchant's POIs, one row per POI.",
     freshness="recomputed nightly", freshness_seconds=86400, retention_days=0,
-    time_column=Poi.updated_at, id_column=None,
+    time_column=Poi.updated_at, id_column=Poi.id, changed_column=Poi.updated_at,
     columns=(
-        Column("poi_id", "string", "The POI.", Poi.id),
+        Column("id", "string", "The POI's id.", Poi.id),
         Column("name", "string", "Its name.", Poi.name, free_text=True),
         Column("quality_tags", "json", "Its quality tags.", Poi.quality_tags),
         Column("updated_at", "timestamp", "When the POI last changed (UTC).", Poi.updated_at),

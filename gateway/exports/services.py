@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 import base64
-import csv
 import gzip as gzip_module
 import hashlib
 import hmac
-import json
+import itertools
 import logging
 import os
+import re
 import time
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Column as SAColumn
+from sqlalchemy import MetaData, Table, Text, and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable
 
 from gateway.clock import isoformat, utcnow
 from gateway.db import owned
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.exports.datasets import DATASETS, Dataset
 from gateway.exports.models import ExportJob
+from gateway.oauth.identity import open_ids_for
 from gateway.security import derived_key
+from gateway.service_accounts.services import remember_open_ids
 
 log = logging.getLogger("shijing.exports")
 
 CHUNK_ROWS = 5000  # rows fetched (and written) at a time: the whole result is never in memory
 PROGRESS_EVERY = 50000  # rows between progress updates (and cancel checks)
 MAX_RANGE_DAYS = 366
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 
@@ -137,11 +141,6 @@ def cancel(session: Session, job: ExportJob) -> ExportJob:
     return job
 
 
-def neutralise(value: str) -> str:
-    """A spreadsheet must not run a cell as a formula (OWASP CSV injection, CWE-1236)."""
-    return "'" + value if value and value[0] in FORMULA_PREFIXES else value
-
-
 class Cancelled(Exception):
     pass
 
@@ -178,51 +177,99 @@ def fetch_chunks(connection, statement, size: int):
         cursor.close()
 
 
-_cursor_names = __import__("itertools").count()
+_cursor_names = itertools.count()
+
+# the calling app's open_ids on PostgreSQL: the export's distinct users, one HMAC each in Python,
+# copied into a temporary table the export joins (dropped with the reader's transaction)
+_open_ids_table = Table("export_open_ids", MetaData(), SAColumn("user_id", Text, primary_key=True),
+                        SAColumn("open_id", Text, nullable=False), prefixes=["TEMPORARY"],
+                        postgresql_on_commit="DROP")
 
 
-def _line_encoder():
-    """A JSON object -> one line, with the C encoder called directly (``json.dumps`` adds two
-    Python calls per row, a tenth of a JSON Lines export's time)."""
-    from json import encoder as json_encoder
+class OpenIdSql:
+    """How an export's SELECT gets the calling app's open_id for its user column, computed once per
+    user rather than once per row; each user shown is remembered (``remember``, outside the
+    export's transaction) so that the app can name them back, e.g. to tag a follower.
 
-    make = json_encoder.c_make_encoder
-    if make is None:  # no C accelerator: the plain way
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
-        return lambda value: dumps(value) + "\n"
-    iterencode = make(None, json.JSONEncoder().default, json_encoder.encode_basestring, None, ": ", ", ", False,
-                      False, True)
-    return lambda value: "".join(iterencode(value, 0)) + "\n"
+    SQLite: an application-defined SQL function on the connection, with a bounded cache.
+    PostgreSQL: a temporary table of the export's distinct users and their open_ids, filled chunk
+    by chunk (never the whole list in memory) and joined."""
+
+    def __init__(self, connection, dataset: Dataset, app_id: str, narrowed, remember=None):
+        self.connection, self.dataset, self.narrowed = connection, dataset, narrowed
+        self.derive, self.remember = open_ids_for(app_id), remember
+        self.shown: dict[str, str] = {}  # computed since the last flush: at most a chunk's users
+
+    def __enter__(self):
+        dbapi_connection = self.connection.connection.dbapi_connection
+        if self.connection.dialect.name == "sqlite":
+            @lru_cache(maxsize=65536)
+            def open_id_of(user_id):
+                if user_id is None:
+                    return None
+                self.shown[user_id] = value = self.derive(user_id)
+                return value
+
+            dbapi_connection.create_function("shijing_open_id", 1, open_id_of, deterministic=True)
+        elif self.dataset.user_column is not None:
+            self._fill_table(dbapi_connection)
+        return self
+
+    def _fill_table(self, dbapi_connection) -> None:
+        user_column = self.dataset.user_column
+        self.connection.execute(CreateTable(_open_ids_table))
+        users = self.narrowed.add_columns(user_column).where(user_column.is_not(None)).distinct()
+        with dbapi_connection.cursor() as cursor:
+            for chunk in fetch_chunks(self.connection, users, CHUNK_ROWS):
+                with cursor.copy("COPY export_open_ids (user_id, open_id) FROM STDIN") as copy:
+                    for (user_id,) in chunk:
+                        self.shown[user_id] = open_id = self.derive(user_id)
+                        copy.write_row((user_id, open_id))
+                self.flush()
+            cursor.execute("ANALYZE export_open_ids")
+
+    def sql(self, statement, user_column):
+        """(the statement, with what the expression needs joined; the open_id's SQL expression)"""
+        if self.connection.dialect.name == "sqlite":
+            return statement, func.shijing_open_id(user_column)
+        table = _open_ids_table
+        return statement.outerjoin(table, table.c.user_id == user_column), table.c.open_id
+
+    def flush(self) -> None:
+        if self.shown and self.remember is not None:
+            self.remember(self.shown)
+        self.shown = {}
+
+    def __exit__(self, *exc) -> None:
+        if self.connection.dialect.name == "sqlite":
+            self.connection.connection.dbapi_connection.create_function("shijing_open_id", 1, None)
 
 
 def write_export(connection, dataset: Dataset, merchant_id: str, app_id: str, filters: dict, since, until,
-                 fmt: str, out, on_progress=None) -> int:
-    """Stream the dataset's rows into the binary file ``out``, CHUNK_ROWS at a time from a
-    server-side cursor, converted column by column. Returns the row count."""
+                 fmt: str, out, on_progress=None, remember=None) -> int:
+    """Stream the dataset's rows into the binary file ``out``, CHUNK_ROWS lines at a time from a
+    server-side cursor; each line is built by the database (Dataset.export_select). ``remember``
+    gets the users shown (user id -> open_id). Returns the row count."""
     import io
 
     dialect = connection.dialect.name
-    statement = dataset.export_select(merchant_id, filters, since, until, dialect, fmt)
-    convert = dataset.chunk_converter(app_id, dialect, fmt)
-    names = [column.name for column in dataset.columns]
+    narrowed = dataset.narrowed(merchant_id, filters, since, until)
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     rows = 0
     try:
-        if fmt == "csv":
-            writer = csv.writer(text)
-            writer.writerow(names)
-            write = writer.writerows
-        else:
-            encode = _line_encoder()
-
-            def write(chunk):
-                text.write("".join([encode(dict(zip(names, row))) for row in chunk]))
-        for chunk in fetch_chunks(connection, statement, CHUNK_ROWS):
-            write(convert(chunk))
-            before = rows
-            rows += len(chunk)
-            if on_progress is not None and rows // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                on_progress(rows)
+        with OpenIdSql(connection, dataset, app_id, narrowed, remember) as open_ids:
+            statement = dataset.export_select(merchant_id, filters, since, until, dialect, fmt, open_ids.sql)
+            if fmt == "csv":
+                text.write(dataset.csv_header() + "\r\n")
+            newline = "\r\n" if fmt == "csv" else "\n"  # CSV's line break is RFC 4180's, as csv.writer's
+            for chunk in fetch_chunks(connection, statement, CHUNK_ROWS):
+                text.write(newline.join([line for (line,) in chunk]))
+                text.write(newline)
+                open_ids.flush()
+                before = rows
+                rows += len(chunk)
+                if on_progress is not None and rows // PROGRESS_EVERY != before // PROGRESS_EVERY:
+                    on_progress(rows)
         text.flush()
     finally:
         text.detach()
@@ -253,12 +300,17 @@ def run_job(session_factory, job_id: str) -> None:
             p.execute(update(ExportJob).where(ExportJob.id == job_id).values(rows_done=rows))
             p.commit()
 
+    def remember(open_ids: dict) -> None:
+        with session_factory() as r:
+            remember_open_ids(r, app_id, open_ids)
+            r.commit()
+
     try:
         with session_factory() as reader, open(part, "wb") as raw:
             out = gzip_module.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if gz else raw
             try:
                 rows = write_export(reader.connection(), dataset, merchant_id, app_id, filters, since, until, fmt, out,
-                                    progress)
+                                    on_progress=progress, remember=remember)
             finally:
                 if gz:
                     out.close()
@@ -446,25 +498,74 @@ def stats(session: Session, merchant_id: str, metric: str, granularity: str, dat
 
 # --- incremental sync ---------------------------------------------------------------------------------
 
-def changes(session: Session, dataset: Dataset, merchant_id: str, app_id: str, after: str | None, limit: int) -> dict:
-    from gateway.http.pagination import encode_cursor
+_CHANGE_CURSOR = re.compile(r"c1:([0-9]{1,17}):([a-z]{3}_[0-9a-z]{26})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _encode_change_cursor(changed_at: datetime, row_id: str) -> str:
+    return base64.urlsafe_b64encode(f"c1:{(changed_at - _EPOCH) // _MICROSECOND}:{row_id}".encode()).decode().rstrip("=")
+
+
+def _decode_change_cursor(cursor: str, dataset: Dataset) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raw = ""
+    match = _CHANGE_CURSOR.fullmatch(raw)
+    if match is None:
+        raise _not_this_datasets()
+    return _EPOCH + int(match[1]) * _MICROSECOND, _row_id(match[2], dataset)
+
+
+def _not_this_datasets() -> Problem:
+    return Problem("The cursor is not one this API returned for this dataset.", code="INVALID_CURSOR")
+
+
+def _row_id(row_id: str, dataset: Dataset) -> str:
+    """A cursor's position names a row of the dataset it was returned for (its ids' type prefix)."""
+    if not row_id.startswith(dataset.id_prefix + "_"):
+        raise _not_this_datasets()
+    return row_id
+
+
+def changes(session: Session, dataset: Dataset, merchant_id: str, app_id: str, cursor: str | None,
+            limit: int) -> dict:
+    """The dataset's rows after the cursor, oldest first. Rows that never change come once each, by
+    their time-sortable id; rows that change (``changed_column``) come again after each change, by
+    (time of the change, id), so a mirror that upserts by id stays equal to the dataset."""
+    from gateway.http.pagination import decode_cursor, encode_cursor
     from gateway.ids import _encode
 
-    if dataset.id_column is None:
-        raise Problem(f"{dataset.name} is a snapshot without incremental sync; export it instead.",
-                      code="DATASET_NOT_INCREMENTAL")
     # rows younger than EXPORT_SYNC_SETTLE wait for the next call: a transaction still open may yet
-    # commit a row with a slightly smaller id, which a cursor already past it would skip
-    settled = int((utcnow().timestamp() - _config("EXPORT_SYNC_SETTLE")) * 1000) + 1
+    # commit a row with a slightly smaller id (or time of change), which a cursor past it would skip
+    settled_at = utcnow() - timedelta(seconds=_config("EXPORT_SYNC_SETTLE"))
     statement = dataset.select(merchant_id, {}, None, None)
-    statement = statement.where(dataset.id_column < f"{dataset.id_prefix}_{_encode(settled << 80, 26)}")
-    if after is not None:
-        statement = statement.where(dataset.id_column > after)
-    rows = session.execute(statement.order_by(dataset.id_column).limit(limit + 1)).all()
+    row_id, changed = dataset.id_column, dataset.changed_column
+    if changed is None:
+        settled = int(settled_at.timestamp() * 1000) + 1
+        statement = statement.where(row_id < f"{dataset.id_prefix}_{_encode(settled << 80, 26)}")
+        if cursor is not None:
+            statement = statement.where(row_id > _row_id(decode_cursor(cursor), dataset))
+        statement = statement.add_columns(row_id).order_by(row_id)
+    else:
+        statement = statement.where(changed < settled_at)
+        if cursor is not None:
+            at, after = _decode_change_cursor(cursor, dataset)
+            statement = statement.where(or_(changed > at, and_(changed == at, row_id > after)))
+        statement = statement.add_columns(row_id, changed).order_by(changed, row_id)
+    rows = session.execute(statement.limit(limit + 1)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    convert = dataset.row_converter(app_id)
-    names = [column.name for column in dataset.columns]
-    last = rows[-1][0] if rows else after
-    return {"data": [dict(zip(names, convert(row))) for row in rows], "has_more": has_more,
-            "next_cursor": encode_cursor(last) if last else None}
+    shown: dict[str, str] = {}
+    convert = dataset.row_converter(app_id, shown)
+    names = [column.name for column in dataset.columns]  # the position columns after them are left out
+    data = [dict(zip(names, convert(row))) for row in rows]
+    remember_open_ids(session, app_id, shown)  # so the app can name these users back
+    if not rows:
+        next_cursor = cursor
+    elif changed is None:
+        next_cursor = encode_cursor(rows[-1][len(names)])
+    else:
+        next_cursor = _encode_change_cursor(rows[-1][len(names) + 1], rows[-1][len(names)])
+    return {"data": data, "has_more": has_more, "next_cursor": next_cursor}

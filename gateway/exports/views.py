@@ -51,9 +51,9 @@ def get_stats(merchant_id):
 @bp.get("/v1/merchants/<merchant_id>/datasets/<dataset>/changes")
 @require_scope("data.export", merchant_param="merchant_id")
 def list_dataset_changes(merchant_id, dataset):
-    """List a dataset's rows added since the cursor, oldest first, to mirror it incrementally."""
-    limit, after = page_params()
-    return services.changes(session(), services.get_dataset(dataset), merchant_id, g.token.app_id, after, limit)
+    """List a dataset's rows added or changed since the cursor, oldest first, to mirror it incrementally."""
+    limit, cursor = page_params(decode=str)  # a position of its own kind per dataset: the service reads it
+    return services.changes(session(), services.get_dataset(dataset), merchant_id, g.token.app_id, cursor, limit)
 
 
 @bp.post("/v1/merchants/<merchant_id>/exports")

@@ -37,7 +37,8 @@ def decode_cursor(cursor: str) -> str:
     return raw[3:]
 
 
-def page_params() -> tuple[int, str | None]:
+def page_params(decode=decode_cursor) -> tuple[int, str | None]:
+    """``limit`` and the position ``cursor`` names (``decode`` reads a list's own cursor kind)."""
     raw_limit = request.args.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
@@ -48,7 +49,7 @@ def page_params() -> tuple[int, str | None]:
             )
         limit = int(raw_limit)
     cursor = request.args.get("cursor")
-    return limit, (decode_cursor(cursor) if cursor else None)
+    return limit, (decode(cursor) if cursor else None)
 
 
 def paginate(session, statement: Select, id_column, dump=None, *, dump_page=None) -> dict:

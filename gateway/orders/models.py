@@ -31,6 +31,7 @@ class Order(Base):
         Index("ix_orders_status_expires_at", "status", "expires_at"),
         Index("ix_orders_merchant_id_paid_at", "merchant_id", "paid_at"),
         Index("ix_orders_merchant_id_created_at", "merchant_id", "created_at"),  # stats, exports
+        Index("ix_orders_merchant_id_updated_at", "merchant_id", "updated_at", "id"),  # export sync
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("order"))

@@ -100,7 +100,7 @@ def approve(session: Session, refund: Refund, *, app_id: str | None, automatic: 
         order.creator_commission, before, order)
     refund.decided_by = "automatic" if automatic else "partner"
     refund.decided_by_app_id, refund.decided_at, refund.refunded_at = app_id, now, now
-    order.refunded_amount = after
+    order.refunded_amount, order.updated_at = after, now
     payment = session.scalars(select(Payment).where(Payment.order_id == order.id, Payment.status == "succeeded")).one()
     provider(payment.provider).refund(payment.id, refund.amount)
     _release_bookings(session, refund.certificate_ids)

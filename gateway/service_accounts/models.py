@@ -45,6 +45,7 @@ class Follower(Base):
         UniqueConstraint("service_account_id", "user_id", name="uq_service_account_followers_account_user"),
         Index("ix_service_account_followers_account_status_id", "service_account_id", "status", "id"),
         Index("ix_service_account_followers_account_followed_at", "service_account_id", "followed_at"),  # stats
+        Index("ix_service_account_followers_account_updated_at", "service_account_id", "updated_at", "id"),  # sync
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("follower"))
@@ -57,6 +58,9 @@ class Follower(Base):
     unfollowed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # opens the 48 h reply window
+    # when what the data export publishes of the follower last changed (status, tags): sync sends the
+    # row again after it (a message does not count)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class FollowLog(Base):

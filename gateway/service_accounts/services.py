@@ -142,12 +142,19 @@ def reachable(session: Session, service_account_id: str) -> ServiceAccount:
 def open_ids_for(session: Session, app_id: str, user_ids) -> dict[str, str]:
     """user id -> open_id for ``app_id``, remembering each so the app can name the user back."""
     wanted = {user_id: identity.open_id(app_id, user_id) for user_id in set(user_ids)}
-    if not wanted:
-        return {}
+    remember_open_ids(session, app_id, wanted)
+    return wanted
+
+
+def remember_open_ids(session: Session, app_id: str, open_ids: dict[str, str]) -> None:
+    """Record that ``app_id`` was shown these users (user id -> open_id), wherever it saw them (an
+    API response, a data export), so that it can name them back."""
+    if not open_ids:
+        return
     known = set(session.scalars(select(OpenIdMap.open_id).where(
-        OpenIdMap.app_id == app_id, OpenIdMap.open_id.in_(list(wanted.values())))))
+        OpenIdMap.app_id == app_id, OpenIdMap.open_id.in_(list(open_ids.values())))))
     missing = [{"app_id": app_id, "open_id": open_id, "user_id": user_id}
-               for user_id, open_id in wanted.items() if open_id not in known]
+               for user_id, open_id in open_ids.items() if open_id not in known]
     if missing:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
@@ -155,7 +162,6 @@ def open_ids_for(session: Session, app_id: str, user_ids) -> dict[str, str]:
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         session.execute(dialect_insert(OpenIdMap).on_conflict_do_nothing(), missing)
-    return wanted
 
 
 def resolve_followers(session: Session, app_id: str, account: ServiceAccount, open_ids: list[str], *,
@@ -277,13 +283,14 @@ def follow(session: Session, account: ServiceAccount, user_id: str, source: str,
     now = utcnow()
     if follower is not None and follower.status == "following":
         if follower.blocked_at is not None:
-            follower.blocked_at = None
+            follower.blocked_at, follower.updated_at = None, now
         return follower
     if follower is None:
         follower = Follower(service_account_id=account.id, user_id=user_id)
         session.add(follower)
     follower.status, follower.source, follower.source_id = "following", source, source_id
     follower.followed_at, follower.unfollowed_at, follower.blocked_at = now, None, None
+    follower.updated_at = now
     session.add(FollowLog(service_account_id=account.id, user_id=user_id, kind="follow", occurred_at=now))
     session.flush()
     _follow_event(session, account, follower, "followed")
@@ -300,7 +307,7 @@ def _following(session: Session, account: ServiceAccount, user_id: str) -> Follo
 def unfollow(session: Session, account: ServiceAccount, user_id: str) -> Follower:
     follower = _following(session, account, user_id)
     now = utcnow()
-    follower.status, follower.unfollowed_at = "unfollowed", now
+    follower.status, follower.unfollowed_at, follower.updated_at = "unfollowed", now, now
     session.add(FollowLog(service_account_id=account.id, user_id=user_id, kind="unfollow", occurred_at=now))
     session.flush()
     _follow_event(session, account, follower, "unfollowed")
@@ -313,7 +320,7 @@ def block(session: Session, account: ServiceAccount, user_id: str) -> Follower:
     if follower is None:
         raise Conflict("You do not follow this service account.", code="NOT_FOLLOWING")
     if follower.blocked_at is None:
-        follower.blocked_at = utcnow()
+        follower.blocked_at = follower.updated_at = utcnow()
     return follower
 
 
@@ -393,9 +400,19 @@ def create_tag(session: Session, account: ServiceAccount, name: str) -> Tag:
     return tag
 
 
+def _touch_members(session: Session, tag: Tag, follower_ids=None) -> None:
+    """The tag's members (or those of ``follower_ids``) changed as the data export sees them: their
+    rows are synced again."""
+    members = select(FollowerTag.follower_id).where(FollowerTag.tag_id == tag.id)
+    session.execute(update(Follower).where(Follower.id.in_(members if follower_ids is None else follower_ids))
+                    .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
 def rename_tag(session: Session, account: ServiceAccount, tag: Tag, name: str) -> Tag:
     _name_free(session, account, name, tag.id)
-    tag.name = name
+    if name != tag.name:
+        tag.name = name
+        _touch_members(session, tag)
     return tag
 
 
@@ -405,6 +422,7 @@ def delete_tag(session: Session, account: ServiceAccount, tag: Tag) -> None:
     if in_use:
         raise Conflict("Segments are defined by this tag; delete them first.", code="TAG_IN_USE",
                        errors={"segment_ids": in_use})
+    _touch_members(session, tag)
     session.execute(delete(FollowerTag).where(FollowerTag.tag_id == tag.id))
     session.delete(tag)
 
@@ -421,6 +439,7 @@ def batch_tag(session: Session, app_id: str, account: ServiceAccount, tag: Tag, 
     adding = resolve_followers(session, app_id, account, list(dict.fromkeys(add)), field="add")
     removing = resolve_followers(session, app_id, account, list(dict.fromkeys(remove)), field="remove")
     added = removed = 0
+    changed = []
     if adding:
         ids = [f.id for f in adding.values()]
         present = set(session.scalars(select(FollowerTag.follower_id).where(
@@ -429,10 +448,17 @@ def batch_tag(session: Session, app_id: str, account: ServiceAccount, tag: Tag, 
         if rows:
             session.execute(insert(FollowerTag), rows)
         added = len(rows)
+        changed += [row["follower_id"] for row in rows]
     if removing:
-        removed = session.execute(delete(FollowerTag).where(
-            FollowerTag.tag_id == tag.id, FollowerTag.follower_id.in_([f.id for f in removing.values()]))
-        ).rowcount
+        removed_ids = list(session.scalars(select(FollowerTag.follower_id).where(
+            FollowerTag.tag_id == tag.id, FollowerTag.follower_id.in_([f.id for f in removing.values()]))))
+        if removed_ids:
+            session.execute(delete(FollowerTag).where(FollowerTag.tag_id == tag.id,
+                                                      FollowerTag.follower_id.in_(removed_ids)))
+        removed = len(removed_ids)
+        changed += removed_ids
+    if changed:
+        _touch_members(session, tag, changed)
     return {"tag_id": tag.id, "added": added, "removed": removed, "member_count": tag_dict(session, tag)["member_count"]}
 
 

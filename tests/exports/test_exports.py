@@ -103,10 +103,63 @@ def test_csv_cells_that_start_a_formula_are_neutralised(client, export_world):
     assert FORMULA in [row["text"] for row in read_rows(export_world.download(client, job).data, "jsonl")]
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
-def test_each_dangerous_first_character_gets_a_quote(value):
-    assert services.neutralise(value) == "'" + value
-    assert services.neutralise("1+1") == "1+1" and services.neutralise("") == ""
+TRICKY = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "1+1", "", None, 'say "hi"', "a,b", "two\nlines",
+          "cr\rhere", "山城老火锅, 解放碑", "'quoted'", "x" * 300]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_the_databases_lines_are_what_csv_and_json_modules_would_write(app, fmt):
+    """The database writes each line of an export file (RFC 4180 quoting and formula neutralisation
+    in SQL for CSV, an object for JSON Lines): each tricky value comes back through Python's csv /
+    json readers as it went in, a cell starting with `= + - @ TAB CR` with a leading quote."""
+    import csv
+    import io
+
+    from sqlalchemy import String, literal, select
+
+    from gateway.exports.datasets import Column, _csv_line, _export_expression, _json_line
+
+    db = app.extensions["shijing.db"]
+    with db.engine.connect() as connection:
+        dialect = connection.dialect.name
+        for value in TRICKY:
+            columns = (Column("n", "integer", "", literal(7)), Column("text", "string", "", literal(value, String), free_text=True),
+                       Column("id", "string", "", literal("ord_01kb2x", String)))
+            values = [_export_expression(column, dialect, fmt) for column in columns]
+            build = _csv_line if fmt == "csv" else _json_line
+            line = connection.scalar(select(build(columns, values, dialect)))
+            if fmt == "csv":
+                cells = next(csv.reader(io.StringIO(line, newline="")))
+                neutral = "'" + value if value and value[0] in "=+-@\t\r" else value
+                assert cells == ["7", neutral or "", "ord_01kb2x"], (value, line)
+                expected = io.StringIO()
+                csv.writer(expected).writerow([7, neutral, "ord_01kb2x"])
+                assert line + "\r\n" == expected.getvalue(), (value, line)
+            else:
+                assert json.loads(line) == {"n": 7, "text": value, "id": "ord_01kb2x"}, (value, line)
+
+
+def test_followers_come_with_their_tags(client, export_world, app):
+    """The fan CRM's tags travel with each follower, in CSV (a JSON cell), JSON Lines and sync; an
+    open_id read in an export names the follower back in the service-account API."""
+    from gateway.service_accounts import services as accounts
+    from gateway.service_accounts.models import ServiceAccount
+
+    b = export_world.b
+    tags = sorted([{"id": b.ids["tag"], "name": "老顾客"}, {"id": b.ids["tag2"], "name": "附近常客"}],
+                  key=lambda tag: tag["id"])  # created in the same millisecond: then by id
+    job = export_world.export(client, b, dataset="followers", format="csv")
+    [row] = read_rows(export_world.download(client, job).data, "csv")
+    assert json.loads(row["tags"]) == tags and row["open_id"].startswith("ou_")
+    with app.app_context(), app.extensions["shijing.db"].new_session() as s:
+        account = s.get(ServiceAccount, b.ids["service_account"])
+        [follower] = accounts.resolve_followers(s, export_world.partner.id, account, [row["open_id"]]).values()
+        assert follower.id == row["id"]
+    job = export_world.export(client, b, dataset="followers", format="jsonl")
+    [row] = read_rows(export_world.download(client, job).data, "jsonl")
+    assert row["tags"] == tags
+    synced = client.get(f"{export_world.base(b)}/datasets/followers/changes", headers=export_world.headers)
+    assert [row["tags"] for row in synced.get_json()["data"]] == [tags]
 
 
 def test_gzip(client, export_world):
@@ -197,8 +250,7 @@ def test_a_job_cancelled_while_it_runs_stops_and_leaves_no_file(client, export_w
             job_id = job.id
         original = services.write_export
 
-        def cancel_after_first_chunk(*args, **kwargs):
-            on_progress = args[-1]
+        def cancel_after_first_chunk(*args, on_progress, **kwargs):
 
             def progress(rows):
                 if rows == 1:
@@ -207,7 +259,7 @@ def test_a_job_cancelled_while_it_runs_stops_and_leaves_no_file(client, export_w
                     assert response.status_code == 200
                 on_progress(rows)
 
-            return original(*args[:-1], progress, **kwargs)
+            return original(*args, on_progress=progress, **kwargs)
 
         monkeypatch.setattr(services, "write_export", cancel_after_first_chunk)
         services.run_job(database.new_session, job_id)
