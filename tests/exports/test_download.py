@@ -5,9 +5,11 @@ the ``shijing-export`` command."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import requests
 import shijing
+import time_machine
 from shijing.lib import download_export, export_to_file, wait_for_export
 from shijing.lib.export_cli import main as export_cli
 
@@ -106,3 +108,32 @@ def test_the_export_command(export_world, live_server, tmp_path, monkeypatch, ca
     bad = export_cli(["--merchant", export_world.b.merchant_id, "--dataset", "followers", "--filter", "poi_id=x",
                       "--from", date_from, "--base-url", live_server.url, "--quiet", "-o", str(tmp_path / "f.csv")])
     assert bad == 1 and "cannot be filtered by poi_id" in capsys.readouterr().err
+
+
+def test_the_sdk_readmes_mirror_sync_keeps_a_mirror_equal(client, export_world, live_server, app):
+    """sdk/README.md's ``sync``: run twice, with an order cancelled in between, the mirror equals
+    the dataset and the second run fetched only what changed."""
+    from gateway.orders import services as orders
+    from gateway.orders.models import Order
+
+    readme = (Path(shijing.__file__).resolve().parents[2] / "README.md").read_text()
+    source = readme.split("def sync(", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec("def sync(" + source, namespace)  # the README's code, as a partner would paste it
+    sync = namespace["sync"]
+    partner = shijing.Client(base_url=live_server.url, client_id=export_world.partner.id,
+                             client_secret=export_world.partner.secret)
+    b = export_world.b
+    mirror: dict = {}
+    cursor = sync(partner, b.merchant_id, "orders", mirror, None)
+    assert set(mirror) == {b.ids["order"], b.ids["unpaid_order"]} and cursor
+    with time_machine.travel(utcnow() + timedelta(seconds=1), tick=True):
+        with app.app_context(), app.extensions["shijing.db"].new_session() as s:
+            orders.cancel_by_user(s, s.get(Order, b.ids["unpaid_order"]))
+            s.commit()
+        seen: dict = {}
+        cursor = sync(partner, b.merchant_id, "orders", seen, cursor)
+        current = client.get(f"{export_world.base(b)}/datasets/orders/changes", headers=export_world.headers)
+    assert set(seen) == {b.ids["unpaid_order"]} and seen[b.ids["unpaid_order"]]["status"] == "cancelled"
+    mirror.update(seen)
+    assert mirror == {row["id"]: row for row in current.get_json()["data"]}
