@@ -7,8 +7,9 @@ from collections import namedtuple
 from datetime import datetime, timezone
 
 from flask import g
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -151,6 +152,82 @@ class PrebuiltSelect:
         if results is not None:
             raw = [value if processor is None else processor(value) for processor, value in zip(results, raw)]
         return self.row._make(raw)
+
+
+class PrebuiltInsert:
+    """An INSERT of whole rows of ``table``, compiled once per dialect and run as the driver's
+    ``executemany`` on the connection's DBAPI cursor (in its transaction).
+
+    For the batch writes (``gateway.poi.services``): Core's ``execute(insert(table), rows)`` spent
+    more Python per row on building parameters (``construct_params``, per-row dicts and lists)
+    than the driver spent storing it (bench/README.md, "POI: batch upsert"). As in
+    :class:`PrebuiltSelect`, the SQL and the parameter order are SQLAlchemy's compilation for the
+    dialect, and every value goes through its column type's own bind processor (JSON, UTC
+    datetimes, booleans). Each row must hold every column of the table. A driver error is raised
+    as SQLAlchemy's ``DBAPIError`` (``IntegrityError``…), as Core would raise it.
+
+    On PostgreSQL, ``COPY … FROM STDIN`` from :data:`COPY_FROM_ROWS` rows on: the same rows, the
+    same constraints, triggers and indexes, but one statement streamed instead of a pipelined
+    INSERT per row; measured for 500 POIs and their review submissions: ~1.5× less wall time and
+    ~30 % less client CPU than executemany.
+    """
+
+    COPY_FROM_ROWS = 8
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dialect -> prepared
+
+    def _prepare(self, dialect) -> tuple:
+        keys = [column.key for column in self.table.columns]
+        compiled = insert(self.table).compile(dialect=dialect, column_keys=keys)
+        processors = {
+            column.key: processor for column in self.table.columns
+            if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        # the driver's parameter order: positional (sqlite3's qmark) or by name (psycopg)
+        named = compiled.positiontup is None
+        order = tuple((key, processors.get(key)) for key in (keys if named else compiled.positiontup))
+        copy = None
+        if dialect.name == "postgresql":  # COPY takes the values in the table's column order
+            preparer = dialect.identifier_preparer
+            columns = ", ".join(preparer.format_column(column) for column in self.table.columns)
+            copy = (f"COPY {preparer.format_table(self.table)} ({columns}) FROM STDIN",
+                    tuple((key, processors.get(key)) for key in keys))
+        prepared = (compiled.string, order, named, copy)
+        self._by_dialect[dialect] = prepared
+        return prepared
+
+    def execute(self, connection: Connection, rows: list[dict]) -> None:
+        if not rows:
+            return
+        dialect = connection.dialect
+        sql, order, named, copy = self._by_dialect.get(dialect) or self._prepare(dialect)
+        use_copy = copy is not None and len(rows) >= self.COPY_FROM_ROWS
+        if use_copy:
+            (sql, order), named = copy, False
+        if named:
+            params = [{key: row[key] if process is None else process(row[key]) for key, process in order}
+                      for row in rows]
+        else:
+            params = [tuple([row[key] if process is None else process(row[key]) for key, process in order])
+                      for row in rows]
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            if use_copy:
+                with cursor.copy(sql) as stream:
+                    for values in params:
+                        stream.write_row(values)
+            else:
+                cursor.executemany(sql, params)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, cursor):
+                connection.invalidate(error)
+            raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from error
+        finally:
+            cursor.close()
 
 
 ID_MAX_LENGTH = 32  # gateway.ids: a prefix, "_" and 26 characters

@@ -1,11 +1,14 @@
 """Partner writes to POIs and products: create, edit, upsert by external id, batch upsert.
 
-One engine serves every write. A batch is validated item by item in Python first, then stored
-set-based: one SELECT for the rows the batch's external ids already name, one for their pending
-submissions, then ``executemany`` inserts and updates (Core) for all items at once. If the
-database refuses that (a concurrent writer took an external id), the batch is replayed item by
-item, each in its own savepoint, so one item's failure never poisons the others. A single
-create, upsert or edit is a batch of one, so all paths share the same rules.
+One engine serves every write. A batch is validated item by item in Python first (a POI batch
+item by one compiled JSON Schema, marshmallow only for the wording of an invalid item's errors),
+then stored set-based, with a fixed number of statements whatever the batch's size: one SELECT
+for the rows the batch's external ids already name, one for their pending submissions, one
+spatial query for the duplicate guard of all new POIs, then one bulk INSERT per table (COPY on
+PostgreSQL) and executemany updates. If the database refuses that (a concurrent writer took an
+external id), the batch is replayed item by item, each in its own savepoint, so one item's
+failure never poisons the others. A single create, upsert or edit is a batch of one, so all
+paths share the same rules.
 
 Review (see ``gateway.poi.models``): reviewed fields of a live resource change only through a
 pending :class:`ReviewSubmission`; the row keeps the approved values users see. A newer edit
@@ -22,14 +25,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
+from functools import lru_cache
 
+import jsonschema_rs
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat, utcnow
-from gateway.db import owned
+from gateway.db import PrebuiltInsert, owned
 from gateway.errors import NotFound, Problem
 from gateway.ids import new_id
 from gateway.poi import categories, geo
@@ -115,8 +120,15 @@ def digest_of(payload: dict) -> str:
     """The ``content_digest`` of what a partner sent: equal payloads, equal digests. Taken over the
     payload as sent (not as loaded), so a resent item is recognised before it is validated; the
     external id is left out, so a PUT and a batch item with the same content compare equal."""
-    payload = {k: v for k, v in payload.items() if k not in ("confirm_not_duplicate", "external_id")}
-    return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
+    return _digest_of_text(_digest_text(payload))
+
+
+def _digest_text(payload: dict) -> str:
+    return _canonical({k: v for k, v in payload.items() if k not in ("confirm_not_duplicate", "external_id")})
+
+
+def _digest_of_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _load(schema, payload) -> dict:
@@ -165,15 +177,34 @@ def _coordinates(lat: float, lng: float, system: str) -> tuple[float, float]:
 
 
 def _check_poi_semantics(record: dict, *, check_attributes: bool = True, check_hours: bool = True) -> None:
-    from gateway.poi import hours  # H3's module; imported on use
-
     errors: list[dict] = []
     if check_attributes:
         errors += categories.validate_attributes(record["category"], record["attributes"])
     if check_hours and record.get("opening_hours"):
-        errors += hours.validate_opening_hours(record["opening_hours"], "opening_hours")
+        errors += _opening_hours_problems(record["opening_hours"])
     if errors:
         raise invalid(errors)
+
+
+def _opening_hours_problems(value: dict) -> list[dict]:
+    """``hours.validate_opening_hours`` of the value, remembered by its JSON text: a chain's stores
+    share their hours, and a batch re-checked the same schedule for every store (~15 µs each,
+    bench/README.md "POI: batch upsert"). The text (key order kept) stands for the value exactly,
+    and the check depends on nothing else."""
+    from gateway.poi import hours  # H3's module; imported on use
+
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return hours.validate_opening_hours(value, "opening_hours")
+    return [dict(problem) for problem in _hours_problems_of_text(text)]
+
+
+@lru_cache(maxsize=1024)
+def _hours_problems_of_text(text: str) -> tuple:
+    from gateway.poi import hours  # H3's module; imported on use
+
+    return tuple(tuple(problem.items()) for problem in hours.validate_opening_hours(json.loads(text), "opening_hours"))
 
 
 def prepare_poi(data: dict) -> dict:
@@ -407,11 +438,17 @@ def _column_defaults(kind: Kind) -> dict:
             "booking_required": False, "status": "on_sale"}
 
 
+# whole new rows (every column: _plan_insert and _submission fill them all) go to the driver's
+# executemany directly: Core's per-row parameter building cost more than storing the rows
+_INSERTS = {POI_TABLE: PrebuiltInsert(POI_TABLE), PRODUCT_TABLE: PrebuiltInsert(PRODUCT_TABLE)}
+_INSERT_SUBMISSIONS = PrebuiltInsert(SUBMISSION_TABLE)
+
+
 def _execute(session: Session, kind: Kind, plan: Plan) -> None:
     connection = session.connection()
     table = kind.table
     if plan.inserts:
-        connection.execute(insert(table), plan.inserts)
+        _INSERTS[table].execute(connection, plan.inserts)
     if plan.updates:
         # one statement per shape of row (which columns change), each run as executemany
         shapes: dict[tuple, list] = {}
@@ -430,23 +467,29 @@ def _execute(session: Session, kind: Kind, plan: Plan) -> None:
             [{"_id": sid} for sid in plan.superseded],
         )
     if plan.submissions:
-        connection.execute(insert(SUBMISSION_TABLE), plan.submissions)
+        _INSERT_SUBMISSIONS.execute(connection, plan.submissions)
     if plan.links_removed:
         connection.execute(delete(PRODUCT_POI_TABLE).where(PRODUCT_POI_TABLE.c.product_id.in_(plan.links_removed)))
     if plan.links:
         connection.execute(insert(PRODUCT_POI_TABLE), [{"product_id": p, "poi_id": q} for p, q in plan.links])
 
 
-def _duplicate_of(session: Session, caller: Caller, record: dict) -> dict | None:
-    """A POI this new one likely duplicates: within 50 m, a similar name, and either live (any
-    merchant) or the caller merchant's own."""
+def _duplicates_of(session: Session, caller: Caller, records: list[dict]) -> list[dict | None]:
+    """For each new POI, one it likely duplicates: within 50 m, a similar name, and either live
+    (any merchant) or the caller merchant's own; the nearest such (ties by id), or None.
+
+    One spatial statement for the whole batch (a statement per item was a round trip each on
+    PostgreSQL). It reads the table as it was before the batch: items of one batch are not
+    compared with each other."""
     from gateway.poi import search  # H3's module; imported on use
 
-    for candidate in search.within(session, lat=record["lat"], lng=record["lng"], radius_m=DUPLICATE_RADIUS_M):
-        own = candidate["merchant_id"] == caller.merchant_id
-        if (candidate["live"] or own) and similar_names(candidate["name"], record["name"]):
-            return candidate
-    return None
+    found = search.within_many(session, [(r["lat"], r["lng"]) for r in records], DUPLICATE_RADIUS_M)
+    out = []
+    for record, candidates in zip(records, found):
+        out.append(next((c for c in candidates
+                         if (c["live"] or c["merchant_id"] == caller.merchant_id)
+                         and similar_names(c["name"], record["name"])), None))
+    return out
 
 
 def _duplicate_error(candidate: dict, caller: Caller) -> ItemError:
@@ -487,6 +530,7 @@ def run(session: Session, kind: Kind, caller: Caller, items: list[Item], *, crea
                                   [i.external_id for i in valid if i.external_id is not None])
     to_update: list[tuple[Item, dict]] = []
     to_insert: list[Item] = []
+    guarded: list[Item] = []  # new POIs for the duplicate guard
     for item in valid:
         current = existing.get(item.external_id) if item.external_id is not None else None
         if current is None and updates_for is not None:
@@ -506,11 +550,13 @@ def run(session: Session, kind: Kind, caller: Caller, items: list[Item], *, crea
                 to_update.append((item, current))
         else:
             if kind is POI_KIND and not item.confirm_not_duplicate:
-                candidate = _duplicate_of(session, caller, item.record)
-                if candidate is not None:
-                    item.error = _duplicate_error(candidate, caller)
-                    continue
+                guarded.append(item)
             to_insert.append(item)
+    if guarded:
+        for item, candidate in zip(guarded, _duplicates_of(session, caller, [i.record for i in guarded])):
+            if candidate is not None:
+                item.error = _duplicate_error(candidate, caller)
+        to_insert = [item for item in to_insert if item.error is None]
 
     pending = _pending(session, kind, [current["id"] for _, current in to_update])
     writes = [(item, current) for item, current in to_update] + [(item, None) for item in to_insert]
@@ -571,17 +617,52 @@ def _require_external_id(payload) -> None:
         raise invalid([{"field": "external_id", "message": "Missing data for required field."}])
 
 
+_BATCH_ITEM_CHECK = jsonschema_rs.Draft202012Validator(s.POI_BATCH_ITEM)
+
+
+def _fast_batch_load(payload) -> tuple[dict, str] | None:
+    """What ``PoiCreateSchema`` loads from a batch item, and the item's digest, when the compiled
+    ``POI_BATCH_ITEM`` schema (exactly as strict) finds it valid; None otherwise, and marshmallow
+    decides and words the errors. The defaults and the float coordinates are marshmallow's
+    (``_poi_fields``)."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        if not _BATCH_ITEM_CHECK.is_valid(payload):
+            return None
+    except Exception:  # noqa: BLE001 - what it cannot take (a lone surrogate) goes the exact way
+        return None
+    # StrictSchema refuses NUL characters (the batch envelope already did; this costs nothing):
+    # json.dumps writes NUL as \u0000, and every string but the checked external_id is in the text
+    text = _digest_text(payload)
+    if "\\u0000" in text:
+        return None
+    data = dict(payload)
+    data["lat"], data["lng"] = float(data["lat"]), float(data["lng"])
+    for name, default in (("district", ""), ("coord_system", "gcj02"), ("phone", ""), ("status", "open"),
+                          ("confirm_not_duplicate", False)):
+        data.setdefault(name, default)
+    for name, default in (("attributes", dict), ("opening_hours", dict), ("images", list)):
+        if name not in data:
+            data[name] = default()  # a fresh one per item, as load_default=dict gives
+    return data, _digest_of_text(text)
+
+
 def _poi_item(index: int, payload, schema, external_id: str | None = None, *, batch: bool = False) -> Item:
     item = Item(index, external_id)
     try:
-        if batch:
-            _require_external_id(payload)
-        data = _load(schema, payload)
+        fast = _fast_batch_load(payload) if batch else None
+        if fast is None:
+            if batch:
+                _require_external_id(payload)
+            data, digest = _load(schema, payload), None
+        else:
+            data, digest = fast
         if "external_id" in data:
             item.external_id = data.pop("external_id")
         item.confirm_not_duplicate = data.get("confirm_not_duplicate", False)
         item.record = prepare_poi(data)
-        item.digest = digest_of(payload)
+        item.digest = digest or digest_of(payload)
     except ItemError as error:
         item.error = error
         if isinstance(payload, dict) and isinstance(payload.get("external_id"), str) and item.external_id is None:

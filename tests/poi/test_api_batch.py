@@ -155,3 +155,93 @@ def test_batch_with_an_operator_event_afterwards(client, world):
     events = client.get("/v1/events", query_string={"type": "poi.review.approved"}, headers=world.headers).get_json()
     assert [e["data"]["subject_id"] for e in events["data"]] == [poi["id"]]
     assert events["data"][0]["data"]["external_id"] == "s-0"
+
+
+# --- the set-based writes keep each item all-or-nothing -----------------------------------------
+
+
+def test_an_item_the_database_refuses_late_fails_alone(client, world, db_session, monkeypatch):
+    """A concurrent writer takes s-1 between the batch's lookups and its writes: the batch's one
+    INSERT fails, the items are replayed one by one, and only s-1 fails, storing nothing."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from gateway.ids import new_id
+    from gateway.poi import services
+
+    original = services._duplicates_of
+
+    def racing(session, caller, records):
+        found = original(session, caller, records)
+        now = datetime.now(UTC)
+        session.connection().execute(insert(Poi.__table__), [{
+            "id": new_id("poi"), "merchant_id": caller.merchant_id, "source_app_id": caller.app_id,
+            "external_id": "s-1", "name": "racer", "category": "food", "attributes": {}, "address": "a",
+            "province": "p", "city": "c", "district": "", "lat": 29.0, "lng": 106.0, "images": [], "phone": "",
+            "opening_hours": {}, "status": "open", "rating": None, "rating_count": 0, "quality_tags": [],
+            "live": False, "review_status": "pending", "content_digest": "", "created_at": now, "updated_at": now,
+        }])
+        return found
+
+    monkeypatch.setattr(services, "_duplicates_of", racing)
+    # enough items for the bulk path (COPY on PostgreSQL) to be the one that fails
+    body = client.post(f"{world.base()}/pois/batch", json={"items": stores(10)}, headers=world.headers).get_json()
+
+    assert [r["result"] for r in body["results"]] == ["created", "error"] + ["created"] * 8
+    assert body["results"][1]["error"]["code"] == "CONFLICT" and body["results"][1]["id"] is None
+    stored = {p.external_id: p for p in db_session.scalars(select(Poi))}
+    assert set(stored) == {f"s-{i}" for i in range(10)} and stored["s-1"].name == "racer"
+    subjects = set(db_session.scalars(select(ReviewSubmission.subject_id)))
+    assert subjects == {r["id"] for r in body["results"] if r["result"] == "created"}
+
+
+def test_the_duplicate_guard_of_a_batch_answers_each_item(client, world, db_session):
+    """One spatial query for the batch, one answer per item: live POIs of anyone and the merchant's
+    own pending ones are named; another merchant's pending POI is not a duplicate."""
+    world.create_live_poi(client, "live-1", lat=29.6, lng=106.5)
+    client.put(f"{world.base()}/pois/external/own-1", json=store(name="自家小面", lat=29.7, lng=106.5),
+               headers=world.headers)
+    client.put(f"{world.base(1)}/pois/external/other-1", json=store(name="别家小面", lat=29.8, lng=106.5),
+               headers=world.headers)
+    items = [
+        store(external_id="n-0", name="山城老火锅（解放碑店）", lat=29.60002, lng=106.5),  # ~2 m from live-1
+        store(external_id="n-1", name="完全不同的名字", lat=29.60002, lng=106.5),  # near, another name
+        store(external_id="n-2", name="自家小面", lat=29.70003, lng=106.5),  # near the merchant's own pending
+        store(external_id="n-3", name="别家小面", lat=29.80001, lng=106.5),  # near another merchant's pending
+        store(external_id="n-4", name="山城老火锅（解放碑店）", lat=29.9, lng=106.5),  # far from all
+    ]
+
+    body = client.post(f"{world.base()}/pois/batch", json={"items": items}, headers=world.headers).get_json()
+
+    assert [r["result"] for r in body["results"]] == ["error", "created", "error", "created", "created"]
+    assert body["results"][0]["error"]["duplicate_of"]["name"] == "山城老火锅（解放碑店）"
+    assert body["results"][0]["error"]["duplicate_of"]["distance_m"] == 2
+    assert body["results"][2]["error"]["duplicate_of"]["name"] == "自家小面"
+    assert count(db_session, Poi, Poi.external_id.in_(["n-0", "n-2"])) == 0
+
+
+def test_new_items_of_one_batch_are_not_guarded_against_each_other(client, world, db_session):
+    """The guard reads the POIs stored before the batch (as it did item by item, all checked before
+    any write): two new items a few metres apart with the same name are both created."""
+    items = [store(external_id="a-0", lat=29.5), store(external_id="a-1", lat=29.50002)]
+    body = client.post(f"{world.base()}/pois/batch", json={"items": items}, headers=world.headers).get_json()
+    assert [r["result"] for r in body["results"]] == ["created", "created"]
+    again = [store(external_id="a-2", lat=29.50001)]
+    body = client.post(f"{world.base()}/pois/batch", json={"items": again}, headers=world.headers).get_json()
+    assert body["results"][0]["error"]["code"] == "POI_LIKELY_DUPLICATE"
+
+
+def test_bulk_written_pois_read_back_as_sent(client, world):
+    """A batch large enough for the bulk path (COPY on PostgreSQL) stores what a PUT stores."""
+    items = stores(10)
+    body = client.post(f"{world.base()}/pois/batch", json={"items": items}, headers=world.headers).get_json()
+    single = client.put(f"{world.base()}/pois/external/single", json=store(lat=30.5), headers=world.headers).get_json()
+    got = client.get(f"{world.base()}/pois/{body['results'][9]['id']}", headers=world.headers).get_json()
+
+    different = {"id", "external_id", "name", "lat", "created_at", "updated_at", "review"}
+    assert {k: v for k, v in got.items() if k not in different} == \
+        {k: v for k, v in single.items() if k not in different}
+    assert (got["external_id"], got["name"], got["lat"]) == ("s-9", "门店 s9", items[9]["lat"])
+    assert got["review"]["status"] == "pending" and got["review"]["pending_changes"]["attributes"] == items[9]["attributes"]
+    assert got["created_at"].endswith("Z") and got["opening_hours"] == items[9]["opening_hours"]

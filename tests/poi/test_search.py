@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -305,3 +306,46 @@ def test_the_query_plan_reads_the_spatial_index(connection, merchant, name):
         # the strips and the longitude range are index conditions, not filters
         assert re.search(r"Index Cond: \(\(floor\(\(lat \* '100'::double precision\)\) = ANY .*"
                          r"AND \(lng >= ", plan), plan
+
+
+# --- within_many: the duplicate guard of a whole batch -------------------------------------------
+
+
+def test_within_many_is_within_of_each_point(connection, merchant):
+    """One statement for a batch's points finds, per point, exactly what within() finds."""
+    rows = _random_world(merchant.id)
+    _insert(connection, rows)
+    rng = random.Random(7)
+    # points on stored POIs (found at distance 0), a few metres off them, across strip edges
+    # (lat x.xx0), and far from everything
+    points = [(r["lat"], r["lng"]) for r in rows[:40]]
+    points += [_destination(r["lat"], r["lng"], rng.uniform(1, 60), rng.uniform(0, 360)) for r in rows[40:120]]
+    points += [(39.9 + 0.00001 * k, 116.3975 + 0.0001 * k) for k in range(-3, 4)]
+    points += [(10.0, 10.0), BEIJING]
+    for radius in (50, 400):
+        many = search.within_many(connection, points, radius)
+        for point, found in zip(points, many, strict=True):
+            one = search.within(connection, lat=point[0], lng=point[1], radius_m=radius)
+            assert [(f["id"], f["distance_m"], f["live"], f["name"], f["merchant_id"]) for f in found] == \
+                [(f["id"], f["distance_m"], f["live"], f["name"], f["merchant_id"]) for f in one]
+    assert search.within_many(connection, [], 50) == []
+
+
+def test_within_many_reads_the_spatial_index(connection, merchant):
+    _insert(connection, _random_world(merchant.id))
+    points = [BEIJING, (BEIJING[0] + 0.01, BEIJING[1])]
+    statement = search.STATEMENTS[connection.dialect.name]["within_many"]
+    if connection.dialect.name == "sqlite":
+        boxes = json.dumps([[0, 3990, 116.39, 116.40, 39.90, 39.91]])
+        plan = " | ".join(row[3] for row in search._fetch(connection, "EXPLAIN QUERY PLAN " + statement,
+                                                          {"boxes": boxes}))
+        assert f"INDEX {search.INDEX_NAME} (<expr>=? AND lng>? AND lng<?)" in plan, plan
+        assert "SCAN p " not in plan and "SCAN pois" not in plan, plan
+    else:
+        connection.execute(text("ANALYZE pois"))
+        params = {"k": [0, 1], "strip": [3990.0, 3991.0], "lng_min": [116.39] * 2, "lng_max": [116.40] * 2,
+                  "lat_min": [39.90] * 2, "lat_max": [39.91] * 2}
+        plan = "\n".join(row[0] for row in search._fetch(connection, "EXPLAIN " + statement, params))
+        assert "Seq Scan on pois" not in plan, plan
+        assert search.INDEX_NAME in plan, plan
+    assert len(search.within_many(connection, points, 50)) == 2
