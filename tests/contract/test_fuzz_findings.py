@@ -91,6 +91,22 @@ def test_a_json_string_with_nul_is_422(client, factory, partner):
     assert "name" in response.get_json()["errors"]
 
 
+@pytest.mark.parametrize("escaped", ["Hot\\ud800pot", "\\uDFFF", "\\ud83c"])
+def test_a_lone_surrogate_in_json_is_400_and_nothing_is_stored(client, factory, partner, escaped):
+    """JSON's "\\ud800" decodes to a str no encoder can write: it was a 500 (the POI batch's digest,
+    a database driver); now the body is refused before anything reads it. A pair is an emoji."""
+    token = factory.token(partner)
+    before = client.get("/v1/apps", headers=bearer(token)).get_json()["data"]
+    body = '{"name": "%s", "kind": "web_app"}' % escaped
+    response = client.post("/v1/apps", data=body, content_type="application/json", headers=bearer(token))
+    assert response.status_code == 400 and response.get_json()["code"] == "INVALID_JSON"
+    assert "surrogate" in response.get_json()["detail"]
+    assert client.get("/v1/apps", headers=bearer(token)).get_json()["data"] == before
+    paired = client.post("/v1/apps", data='{"name": "Hotpot \\ud83c\\udf72", "kind": "web_app"}',
+                         content_type="application/json", headers=bearer(token))
+    assert paired.status_code == 201 and paired.get_json()["name"] == "Hotpot \U0001f372"
+
+
 def test_a_username_with_nul_is_a_wrong_password(client):
     page = client.get("/login").get_data(as_text=True)
     csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]

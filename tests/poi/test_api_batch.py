@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -245,3 +247,14 @@ def test_bulk_written_pois_read_back_as_sent(client, world):
     assert (got["external_id"], got["name"], got["lat"]) == ("s-9", "门店 s9", items[9]["lat"])
     assert got["review"]["status"] == "pending" and got["review"]["pending_changes"]["attributes"] == items[9]["attributes"]
     assert got["created_at"].endswith("Z") and got["opening_hours"] == items[9]["opening_hours"]
+
+
+def test_a_batch_item_with_a_lone_surrogate_is_refused_whole_and_stores_nothing(client, world, db_session):
+    """It was a 500 (the item's digest could not encode it); the body is not Unicode text: 400."""
+    items = stores(2)
+    body = json.dumps({"items": items}, ensure_ascii=False).replace(items[1]["name"], "Hot\\ud800pot")
+    assert "\\ud800" in body
+    response = client.post(f"{world.base()}/pois/batch", data=body, content_type="application/json",
+                           headers=world.headers)
+    assert_problem(response, 400, "INVALID_JSON")
+    assert count(db_session, Poi) == 0
