@@ -97,7 +97,7 @@ def test_a_lone_surrogate_in_json_is_400_and_nothing_is_stored(client, factory, 
     a database driver); now the body is refused before anything reads it. A pair is an emoji."""
     token = factory.token(partner)
     before = client.get("/v1/apps", headers=bearer(token)).get_json()["data"]
-    body = '{"name": "%s", "kind": "web_app"}' % escaped
+    body = '{"name": "' + escaped + '", "kind": "web_app"}'
     response = client.post("/v1/apps", data=body, content_type="application/json", headers=bearer(token))
     assert response.status_code == 400 and response.get_json()["code"] == "INVALID_JSON"
     assert "surrogate" in response.get_json()["detail"]

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from gateway.events.models import Event
 from gateway.poi.models import Poi, Product, ProductPoi, ReviewSubmission
-from tests.poi.api_world import cheap_password_hashing, build, store, voucher  # noqa: F401 (autouse)
+from tests.poi.api_world import build, cheap_password_hashing, store, voucher  # noqa: F401 (autouse)
 from tests.problems import assert_problem
 
 
