@@ -60,7 +60,16 @@ PREFIXES = {
 }
 
 
+# every pair of characters, for the 10-bit steps of _encode
+_PAIRS = tuple(first + second for first in _ALPHABET for second in _ALPHABET)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
+
+
 def _encode(value: int, length: int) -> str:
+    if length == 26:
+        # Every id, and the request id of every request: 13 steps of 10 bits instead of 26 of 5
+        # (~2.3 -> ~1.1 µs). Same characters: the low 130 bits, most significant first.
+        return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
     chars = []
     for _ in range(length):
         chars.append(_ALPHABET[value & 31])

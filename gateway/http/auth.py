@@ -29,21 +29,24 @@ REALM = 'Bearer realm="shijing"'
 
 def resolve_bearer_token() -> None:
     """before_request: turn the Authorization header into ``g.token`` (or remember why not)."""
-    g.token = None
-    g.token_error = None
-    header = request.headers.get("Authorization")
+    # g resolved once (each proxy access is three Python calls through werkzeug.local), and the
+    # header read from the environ entry that request.headers.get("Authorization") reads
+    ctx = g._get_current_object()
+    ctx.token = None
+    ctx.token_error = None
+    header = request.environ.get("HTTP_AUTHORIZATION")
     if not header:
         return
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        g.token_error = "invalid_request"
+        ctx.token_error = "invalid_request"
         return
     # reader(): the lookup (on a cache miss) is a SELECT; no ORM session, no transaction
     info = current_app.extensions["shijing.token_cache"].lookup(reader(), value.strip())
     if info is None or info.revoked or info.expires_at <= utcnow():
-        g.token_error = "invalid_token"
+        ctx.token_error = "invalid_token"
         return
-    g.token = info
+    ctx.token = info
 
 
 def _unauthorized() -> Unauthorized:
@@ -58,8 +61,8 @@ def _unauthorized() -> Unauthorized:
     )
 
 
-def require_token():
-    token = g.get("token")
+def require_token(ctx=None):
+    token = (g if ctx is None else ctx).get("token")
     if token is None:
         raise _unauthorized()
     return token
@@ -170,7 +173,8 @@ def require_scope(scope: str, *, merchant_param: str | None = None, creator_para
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            token = require_token()
+            ctx = g._get_current_object()  # one proxy lookup for the whole check
+            token = require_token(ctx)
             check_scope(token, scope)
             if creator_param:
                 check_creator_access(token, kwargs[creator_param], scope)
@@ -179,7 +183,7 @@ def require_scope(scope: str, *, merchant_param: str | None = None, creator_para
                 check_merchant_access(token, merchant_id, scope)
                 if token.subject_type == "app":
                     current_app.extensions["shijing.ratelimiter"].check("merchant", merchant_id)
-                g.merchant_id = merchant_id
+                ctx.merchant_id = merchant_id
             return view(*args, **kwargs)
 
         wrapper.required_scope = scope

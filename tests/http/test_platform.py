@@ -257,3 +257,38 @@ def test_production_app_is_hardened(app, app_config, monkeypatch):
         )
     finally:
         production.extensions["shijing.db"].engine.dispose()
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+def test_every_route_matches_its_own_paths_one_segment_per_parameter(app):
+    # gateway.PathSegment is declared part-isolating (werkzeug then matches by path segments, a
+    # tree walk); every rule must still be the one its own path finds, and a parameter never
+    # takes a "/" or a NUL
+    import re as re_module
+
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
+    from werkzeug.routing import RequestRedirect
+
+    from gateway import PathSegment
+
+    assert PathSegment.part_isolating is True
+    adapter = app.url_map.bind("localhost")
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        path = re_module.sub(r"<(?:[a-z_]+:)?([A-Za-z_]\w*)>", lambda m: f"x_{m.group(1)}", rule.rule)
+        method = min(rule.methods - {"HEAD", "OPTIONS"})
+        endpoint, values = adapter.match(path, method)
+        assert endpoint == rule.endpoint, (path, endpoint, rule.endpoint)
+        assert all(value == f"x_{name}" for name, value in values.items() if isinstance(value, str))
+        checked += 1
+        if rule.arguments and "<path:" not in rule.rule:
+            first = min(rule.arguments)
+            for bad in (path.replace(f"x_{first}", "a/b"), path.replace(f"x_{first}", "a\x00b")):
+                try:
+                    found, _ = adapter.match(bad, method)
+                except (NotFound, MethodNotAllowed, RequestRedirect):
+                    continue
+                assert found != rule.endpoint, (bad, found)
+    assert checked > 100

@@ -233,3 +233,47 @@ def test_every_authenticated_response_carries_the_headers(client, factory):
     ):
         limits = ratelimit(response)
         assert limits["policy"] == "app" and limits["q"] == 100000 and limits["w"] == 60
+
+
+def test_both_counters_are_kept_per_app_and_per_merchant_under_limits_own_keys(make_app, factory, two_merchants):
+    # http.ratelimit counts with precomputed keys and one storage call per hit (memory or Redis):
+    # the counters must stay where limits' own strategy finds them, one per app, one per merchant
+    app = make_app(RATELIMIT_APP="50/minute", RATELIMIT_MERCHANT="40/minute")
+    limiter = app.extensions["shijing.ratelimiter"]
+    client = app.test_client()
+    partner, merchant_a, merchant_b = two_merchants
+    token = factory.token(partner, "merchant.read")
+    for merchant, times in ((merchant_a, 3), (merchant_b, 2)):
+        for _ in range(times):
+            response = client.get(f"/v1/merchants/{merchant.id}", headers=bearer(token))
+            assert response.status_code == 200
+    stats = limiter.strategy.get_window_stats
+    assert stats(limiter.policies["app"], "app", partner.id).remaining == 50 - 5
+    assert stats(limiter.policies["merchant"], "merchant", merchant_a.id).remaining == 40 - 3
+    assert stats(limiter.policies["merchant"], "merchant", merchant_b.id).remaining == 40 - 2
+    # the last response reports the tightest policy, every header exact
+    assert response.headers["RateLimit-Policy"] == '"merchant";q=40;w=60'
+    reset_in = ratelimit(response)["t"]
+    assert 0 < reset_in <= 60
+    assert response.headers["RateLimit"] == f'"merchant";r=38;t={reset_in}'
+    assert response.headers["X-RateLimit-Limit"] == "40"
+    assert response.headers["X-RateLimit-Remaining"] == "38"
+    assert response.headers["X-RateLimit-Resource"] == "merchant"
+    assert abs(int(response.headers["X-RateLimit-Reset"]) - reset_in - time.time()) <= 1.5
+    assert [key for key, _ in response.headers].count("RateLimit") == 1
+
+
+def test_a_replaced_policy_takes_effect_at_once(make_app, factory):
+    # the per-policy precomputation follows limiter.policies (tests and operators replace items)
+    import limits as limits_library
+
+    app = make_app(RATELIMIT_APP="5/minute")
+    limiter = app.extensions["shijing.ratelimiter"]
+    client = app.test_client()
+    token = factory.token(factory.app_client(), "apps.manage")
+    assert ratelimit(client.get("/v1/apps", headers=bearer(token)))["q"] == 5
+    limiter.policies["app"] = limits_library.parse("2/minute")
+    response = client.get("/v1/apps", headers=bearer(token))
+    assert (ratelimit(response)["q"], ratelimit(response)["r"]) == (2, 1)
+    assert client.get("/v1/apps", headers=bearer(token)).status_code == 200
+    assert_problem(client.get("/v1/apps", headers=bearer(token)), 429, "RATE_LIMITED")

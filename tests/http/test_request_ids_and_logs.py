@@ -120,3 +120,44 @@ def test_the_gateway_log_formatter_writes_exactly_what_python_json_logger_writes
             "shijing.test", logging.ERROR, __file__, 1, "failed %s", ("x",), sys.exc_info()))
     for record in records:
         assert ours.format(record) == reference.format(record)
+
+
+def test_access_lines_take_the_fast_path_and_still_match_python_json_logger():
+    # _JsonFormatter writes the access record of a request directly (a fast path); its line must
+    # be python-json-logger's, and any record a filter reshaped must go python-json-logger's way
+    from pythonjsonlogger.json import JsonFormatter
+
+    from gateway.http import observability
+
+    ours = observability._JsonFormatter(observability.LOG_FORMAT, rename_fields=observability.LOG_RENAMES)
+    reference = JsonFormatter(observability.LOG_FORMAT, rename_fields=observability.LOG_RENAMES)
+    assert ours._access_encode is not None
+    cases = [
+        ("req_1", "GET", "/v1/merchants/mch_1", "/v1/merchants/<merchant_id>", 200, 1.23, "app_1"),
+        ("x" * 128, "POST", '/ü/"q"\n\u2028', "unmatched", 404, 0.0, None),
+        ("r", "DELETE", "/", "/", 500, 12345.678, "a\\b"),
+    ]
+    for values in cases:
+        for reshape in (None, "add", "exc"):
+            records = [observability._access_record(values) for _ in range(2)]
+            for record in records:
+                record.created, record.msecs = 1_790_000_000.5, 500.0
+                if reshape == "add":
+                    record.tenant = "t1"  # as a logging.Filter adding a field would
+                if reshape == "exc":
+                    record.stack_info = "Stack (most recent call last):\n  here"
+            line = ours.format(records[0])
+            assert line == reference.format(records[1])
+            assert json.loads(line)["request_id"] == values[0]
+            assert ours.format(records[0]) == line  # formatted twice (two handlers): the same
+
+
+def test_a_formatter_configured_differently_never_takes_the_access_fast_path():
+    from gateway.http import observability
+
+    renamed = observability._JsonFormatter(observability.LOG_FORMAT, rename_fields={"levelname": "severity"})
+    static = observability._JsonFormatter(observability.LOG_FORMAT, rename_fields=observability.LOG_RENAMES,
+                                          static_fields={"service": "gateway"})
+    assert renamed._access_encode is None and static._access_encode is None
+    record = observability._access_record(("r", "GET", "/", "/", 200, 1.0, None))
+    assert json.loads(static.format(record))["service"] == "gateway"
