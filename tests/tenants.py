@@ -353,6 +353,22 @@ def first_event_id(flask_app, app_id: str) -> str:
 # (hashed) tokens, so the tokens and the signed browser cookie work again.
 
 
+def tokens_outlive_the_module(flask_app, hours: int = 6) -> None:
+    """Give the access tokens issued so far a lifetime of ``hours``. A module-scoped world issues
+    its tokens once and every test of the module reuses them; on a loaded machine (CI runs two
+    suites side by side) a long module can outrun the 15-minute lifetime, and each later request
+    would be a 401 that tells nothing about the operation under test."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from gateway.clock import utcnow
+    from gateway.oauth.models import Token
+
+    with flask_app.extensions["shijing.db"].engine.begin() as connection:
+        connection.execute(update(Token).values(access_expires_at=utcnow() + timedelta(hours=hours)))
+
+
 def snapshot_rows(flask_app) -> list[tuple[object, list[dict]]]:
     from gateway.models import metadata
 

@@ -42,6 +42,7 @@ from tests.tenants import (
     seed_service_account,
     seed_webhook,
     snapshot_rows,
+    tokens_outlive_the_module,
     with_world_ids,
 )
 
@@ -170,7 +171,9 @@ def matrix(app) -> Matrix:
     a_ids, _ = tenant(console, live=False)
     b_ids, b_tokens = tenant(console, live=True)
     stranger = factory.app_client(scopes=PARTNER_SCOPES)
-    return Matrix(a_ids, b_tokens, factory.token(stranger), b_ids["merchant"], snapshot_rows(app), b_ids)
+    stranger_token = factory.token(stranger)
+    tokens_outlive_the_module(app)
+    return Matrix(a_ids, b_tokens, stranger_token, b_ids["merchant"], snapshot_rows(app), b_ids)
 
 
 @pytest.fixture

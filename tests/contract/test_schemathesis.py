@@ -62,6 +62,7 @@ from tests.tenants import (
     seed_miniprogram,
     seed_service_account,
     snapshot_rows,
+    tokens_outlive_the_module,
     with_world_ids,
 )
 
@@ -616,6 +617,7 @@ def world_template(app, webhook_receiver):
     w.poi_id, w.product_id, w.submission_id = seed_store(app, partner, merchant_a.id, live=True,
                                                          operator_user_id=owner.id)
     w.replenish()
+    tokens_outlive_the_module(app)
     return w, snapshot_rows(app)
 
 
