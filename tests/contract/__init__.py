@@ -28,6 +28,17 @@ def spec() -> dict:
     return load_spec(SPEC_PATH)
 
 
+def resolve_ref(node: dict) -> dict:
+    """``node`` with its $ref followed (repeatedly), keeping sibling keywords (OpenAPI 3.1 allows them)."""
+    node = dict(node)
+    while "$ref" in node:
+        target = spec()
+        for part in node.pop("$ref").lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **node}
+    return node
+
+
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
     return Registry().with_resource(SPEC_URI, Resource.from_contents(spec(), default_specification=DRAFT202012))

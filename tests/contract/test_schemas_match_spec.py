@@ -18,7 +18,7 @@ from marshmallow import Schema
 
 import gateway
 from gateway.http.schemas import UTCDateTimeField
-from tests.contract import spec
+from tests.contract import resolve_ref, spec
 
 CONSTRAINTS = (
     "type",
@@ -55,17 +55,6 @@ def _converter():
     return plugin.converter
 
 
-def _resolve(node: dict) -> dict:
-    """Follow a $ref, keeping sibling keywords (OpenAPI 3.1 allows them)."""
-    node = dict(node)
-    while "$ref" in node:
-        target = spec()
-        for part in node.pop("$ref").lstrip("#/").split("/"):
-            target = target[part]
-        node = {**target, **node}
-    return node
-
-
 def _component(name: str) -> dict:
     component = spec()["components"]["schemas"][name]
     assert component.get("type") == "object" and "properties" in component, name
@@ -100,7 +89,7 @@ def _compare(name: str, converted: dict, *, request: bool) -> None:
         f"{name}: unknown fields are rejected (unknown=RAISE)"
     )
     for field, prop in props.items():
-        documented = _resolve(spec_props[field])
+        documented = resolve_ref(spec_props[field])
         if not request:
             assert bool(documented.get("readOnly")) == bool(prop.get("readOnly")), (
                 f"{name}.{field} readOnly"
@@ -111,7 +100,7 @@ def _compare(name: str, converted: dict, *, request: bool) -> None:
                 f"{name}.{field}.{key}: spec {documented.get(key)!r}, schema {prop.get(key)!r}"
             )
         if prop.get("type") == "array":
-            items = _resolve(documented["items"])
+            items = resolve_ref(documented["items"])
             for key in CONSTRAINTS:
                 if request or key in prop["items"]:
                     assert items.get(key) == prop["items"].get(key), f"{name}.{field}[].{key}"

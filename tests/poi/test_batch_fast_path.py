@@ -94,18 +94,13 @@ def test_defaults_are_fresh_per_item():
 
 def _validation_keywords(node):
     """``node`` with $refs resolved and annotations (title, description, default, examples) dropped."""
-    from tests.contract import spec
+    from tests.contract import resolve_ref
 
     if isinstance(node, list):
         return [_validation_keywords(n) for n in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
-    while "$ref" in node:
-        target = spec()
-        for part in node.pop("$ref").lstrip("#/").split("/"):
-            target = target[part]
-        node = {**target, **node}
+    node = resolve_ref(node)
     return {k: (v if k in ("enum", "required") else _validation_keywords(v)) for k, v in node.items()
             if k not in ("title", "description", "default", "examples")}
 
