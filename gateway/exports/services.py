@@ -498,7 +498,8 @@ def stats(session: Session, merchant_id: str, metric: str, granularity: str, dat
 
 # --- incremental sync ---------------------------------------------------------------------------------
 
-_CHANGE_CURSOR = re.compile(r"c1:([0-9]{1,17}):([a-z]{3}_[0-9a-z]{26})")
+# microseconds since 1970 (16 digits reach past 2250: a larger number could not be a datetime)
+_CHANGE_CURSOR = re.compile(r"c1:([0-9]{1,16}):([a-z]{3}_[0-9a-z]{26})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 

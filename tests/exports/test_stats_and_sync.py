@@ -3,6 +3,7 @@ opaque cursor over a dataset's time-sortable ids; both only ever over the mercha
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -115,6 +116,13 @@ def test_sync_is_the_tenants_own_and_checks_its_input(client, export_world):
         text = _changes(client, export_world, export_world.b, dataset, limit=100).get_data(as_text=True)
         assert not [v for v in export_world.a.ids.values() if isinstance(v, str) and v and v in text], dataset
     assert _changes(client, export_world, export_world.b, cursor="junk").get_json()["code"] == "INVALID_CURSOR"
+    for forged, status in (("c1:99999999999999999:ord_01j9x6b2f00000000000000000", 400),  # past year 9999
+                           ("c1:9999999999999999:ord_01j9x6b2f00000000000000000", 200),  # 2286: nothing after
+                           ("c1:1:ord_01j9x6b2f", 400)):
+        cursor = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+        response = _changes(client, export_world, export_world.b, cursor=cursor)
+        assert response.status_code == status, (forged, response.get_json())
+        assert response.get_json()["data"] == [] if status == 200 else response.get_json()["code"] == "INVALID_CURSOR"
     # a cursor is its dataset's own: another dataset's (of either kind) is refused, not misread
     cursor_of = {name: _changes(client, export_world, export_world.b, name).get_json()["next_cursor"]
                  for name in ("orders", "followers", "poi_page_views", "mount_events")}
