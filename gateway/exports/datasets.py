@@ -29,7 +29,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from gateway.clock import isoformat
 from gateway.miniprograms.models import Mount, MountEvent
-from gateway.oauth.identity import open_ids_for
+from gateway.oauth.identity import open_id_function
 from gateway.orders.models import Order, OrderItem, Verification
 from gateway.poi.models import Poi, PoiPageView
 from gateway.service_accounts.models import Follower, Message, ServiceAccount
@@ -125,7 +125,7 @@ class Dataset:
         """A function turning one result row into a list of JSON-ready values; the users it shows
         go into ``shown`` (user id -> open_id)."""
         kinds = [("open_id" if c.open_id else c.type) for c in self.columns]
-        derive = open_ids_for(app_id)
+        derive = open_id_function(app_id)
         shown = {} if shown is None else shown
 
         @lru_cache(maxsize=65536)

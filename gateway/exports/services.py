@@ -26,7 +26,7 @@ from gateway.db import owned
 from gateway.errors import Conflict, NotFound, Problem, ValidationFailed
 from gateway.exports.datasets import DATASETS, Dataset
 from gateway.exports.models import ExportJob
-from gateway.oauth.identity import open_ids_for
+from gateway.oauth.identity import open_id_function
 from gateway.security import derived_key
 from gateway.service_accounts.services import remember_open_ids
 
@@ -197,7 +197,7 @@ class OpenIdSql:
 
     def __init__(self, connection, dataset: Dataset, app_id: str, narrowed, remember=None):
         self.connection, self.dataset, self.narrowed = connection, dataset, narrowed
-        self.derive, self.remember = open_ids_for(app_id), remember
+        self.derive, self.remember = open_id_function(app_id), remember
         self.shown: dict[str, str] = {}  # computed since the last flush: at most a chunk's users
 
     def __enter__(self):

@@ -28,7 +28,7 @@ def open_id(app_id: str, user_id: str) -> str:
     return "ou_" + _derive("open_id", app_id, user_id)
 
 
-def open_ids_for(app_id: str):
+def open_id_function(app_id: str):
     """``open_id(app_id, ·)`` for many users (an export's): the key is derived once, not per user."""
     key, prefix = _label_key("open_id"), (app_id + "\0").encode("utf-8")
     digest, b32encode = hmac.digest, base64.b32encode
