@@ -20,7 +20,11 @@ def _label_key(label: str) -> bytes:
 
 
 def _derive(label: str, *parts: str) -> str:
-    mac = hmac.digest(_label_key(label), "\0".join(parts).encode("utf-8"), "sha256")[:20]
+    return _mac_text(_label_key(label), *parts)
+
+
+def _mac_text(key: bytes, *parts: str) -> str:
+    mac = hmac.digest(key, "\0".join(parts).encode("utf-8"), "sha256")[:20]
     return base64.b32encode(mac).decode("ascii").lower()
 
 
@@ -30,11 +34,10 @@ def open_id(app_id: str, user_id: str) -> str:
 
 def open_id_function(app_id: str):
     """``open_id(app_id, ·)`` for many users (an export's): the key is derived once, not per user."""
-    key, prefix = _label_key("open_id"), (app_id + "\0").encode("utf-8")
-    digest, b32encode = hmac.digest, base64.b32encode
+    key = _label_key("open_id")
 
     def open_id_of(user_id: str) -> str:
-        return "ou_" + b32encode(digest(key, prefix + user_id.encode("utf-8"), "sha256")[:20]).decode("ascii").lower()
+        return "ou_" + _mac_text(key, app_id, user_id)
 
     return open_id_of
 

@@ -141,7 +141,8 @@ def reachable(session: Session, service_account_id: str) -> ServiceAccount:
 
 def open_ids_for(session: Session, app_id: str, user_ids) -> dict[str, str]:
     """user id -> open_id for ``app_id``, remembering each so the app can name the user back."""
-    wanted = {user_id: identity.open_id(app_id, user_id) for user_id in set(user_ids)}
+    open_id_of = identity.open_id_function(app_id)
+    wanted = {user_id: open_id_of(user_id) for user_id in set(user_ids)}
     remember_open_ids(session, app_id, wanted)
     return wanted
 
