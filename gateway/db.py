@@ -7,6 +7,7 @@ from collections import namedtuple
 from datetime import datetime, timezone
 
 from flask import g
+from flask.globals import app_ctx
 from sqlalchemy import DateTime, MetaData, create_engine, event, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -249,6 +250,10 @@ def owned(session: Session, model, object_id: str, missing: Exception, **owner):
     return row
 
 
+def _app_context_id() -> int:
+    return id(app_ctx._get_current_object())
+
+
 def get_db() -> "Database":
     from flask import current_app
 
@@ -306,7 +311,11 @@ class Database:
             config["DATABASE_URL"], config["DB_POOL_SIZE"], config["DB_STATEMENT_TIMEOUT_MS"]
         )
         self._factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.session = scoped_session(self._factory)
+        # Scoped to the app context, not the thread (as Flask-SQLAlchemy does): a context pushed
+        # inside a request on the same thread — a job run inline, ``with app.app_context()`` in a
+        # service — gets a session of its own, and its teardown removes that one, never the
+        # request's (which would close it under the request: a 500 when the request goes on).
+        self.session = scoped_session(self._factory, scopefunc=_app_context_id)
         if self.is_sqlite:
             self._reader_engine = self.engine
         else:

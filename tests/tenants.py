@@ -353,20 +353,24 @@ def first_event_id(flask_app, app_id: str) -> str:
 # (hashed) tokens, so the tokens and the signed browser cookie work again.
 
 
-def tokens_outlive_the_module(flask_app, hours: int = 6) -> None:
-    """Give the access tokens issued so far a lifetime of ``hours``. A module-scoped world issues
-    its tokens once and every test of the module reuses them; on a loaded machine (CI runs two
-    suites side by side) a long module can outrun the 15-minute lifetime, and each later request
-    would be a 401 that tells nothing about the operation under test."""
+def world_outlives_the_module(flask_app, hours: int = 6) -> None:
+    """Give what a module-scoped world made with a lifetime — access tokens (15 minutes) and
+    unpaid orders' payment windows (ORDER_PAYMENT_TTL, 15 minutes) — ``hours`` to live. The
+    world is built once and every test of the module reuses it; on a loaded machine (CI runs two
+    suites side by side) a long module can outrun 15 minutes, and each later request would be a
+    401 or an ``ORDER_EXPIRED`` that tells nothing about the operation under test."""
     from datetime import timedelta
 
     from sqlalchemy import update
 
     from gateway.clock import utcnow
     from gateway.oauth.models import Token
+    from gateway.orders.models import Order
 
+    later = utcnow() + timedelta(hours=hours)
     with flask_app.extensions["shijing.db"].engine.begin() as connection:
-        connection.execute(update(Token).values(access_expires_at=utcnow() + timedelta(hours=hours)))
+        connection.execute(update(Token).values(access_expires_at=later))
+        connection.execute(update(Order).where(Order.status == "pending_payment").values(expires_at=later))
 
 
 def snapshot_rows(flask_app) -> list[tuple[object, list[dict]]]:

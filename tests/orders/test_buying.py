@@ -164,6 +164,29 @@ def test_unpaid_orders_expire_and_give_their_stock_back(app, client, shop, monke
     assert sorted(e["data"]["id"] for e in shop.events(client, "order.cancelled")) == sorted([order["id"], kept["id"]])
 
 
+@pytest.mark.parametrize("action, code", [("payments", "ORDER_EXPIRED"), ("cancel", "ORDER_NOT_CANCELLABLE")])
+def test_an_order_found_expired_while_the_partner_listens_is_a_409_not_a_500(app, client, shop, monkeypatch,
+                                                                              action, code):
+    # The expiry commits in a session of its own, and the order.cancelled delivery it queues may
+    # run at once on the same thread (the tests' inline job queue; a job runs in an app context
+    # of its own): that context's teardown must not close the request's session under it.
+    from tests.webhooks.conftest import PartnerReceiver, assert_every_delivery_verifies, register
+
+    monkeypatch.setitem(app.config["SHIJING"], "ORDER_PAYMENT_TTL", 60)
+    with PartnerReceiver() as receiver:
+        register(client, shop.world.token, receiver.url + "/hooks", event_types=["order.cancelled"])
+        order = shop.place(client)
+        with time_machine.travel(utcnow() + timedelta(seconds=61), tick=True):
+            response = client.post(f"/v1/platform-client/orders/{order['id']}/{action}",
+                                   headers=bearer(shop.buyer_token))
+            assert_problem(response, 409, code)
+        (delivered,) = receiver.deliveries(1)
+        assert json.loads(delivered.body)["data"]["id"] == order["id"]
+        assert_every_delivery_verifies(app, receiver)
+    seen = client.get(f"/v1/platform-client/orders/{order['id']}", headers=bearer(shop.buyer_token)).get_json()
+    assert seen["status"] == "cancelled" and seen["cancel_reason"] == "payment_timeout"
+
+
 def test_a_failed_payment_leaves_the_order_payable(client, shop):
     order = shop.place(client)
     failed = shop.pay(client, order, outcome="failed")
