@@ -62,7 +62,7 @@ from tests.tenants import (
     seed_miniprogram,
     seed_service_account,
     snapshot_rows,
-    tokens_outlive_the_module,
+    world_outlives_the_module,
     with_world_ids,
 )
 
@@ -166,6 +166,7 @@ class World:
     # exports: a completed export of merchant A's orders by the partner, and its download token
     export: dict = dataclasses.field(default_factory=dict)
     successes: int = 0
+    disturbed: bool = False  # the harness itself removed something (without_miniprogram)
 
     def replenish(self) -> None:
         """(Re)create the objects an operation may destroy: a sibling app and an authorization."""
@@ -445,6 +446,7 @@ class World:
                 s.execute(delete(model).where(model.miniprogram_id == self.miniprogram_id))
             s.execute(delete(MiniProgram).where(MiniProgram.app_id == self.partner.id))
             s.commit()
+        self.disturbed = True
 
     def fresh_login_code(self) -> str:
         from gateway.miniprograms import services
@@ -617,7 +619,7 @@ def world_template(app, webhook_receiver):
     w.poi_id, w.product_id, w.submission_id = seed_store(app, partner, merchant_a.id, live=True,
                                                          operator_user_id=owner.id)
     w.replenish()
-    tokens_outlive_the_module(app)
+    world_outlives_the_module(app)
     return w, snapshot_rows(app)
 
 
@@ -667,6 +669,27 @@ UNSOUND = {
     # The public page never refuses a link: an unknown `source` is recorded as `direct`.
     "poi_public_page": {negative_data_rejection},
 }
+
+
+# Operations that commit something on purpose when they refuse a request: OAuth and the browser
+# forms (a replayed code or refresh token revokes its grant; sign-in failures are remembered) and
+# an order found past its payment window (expired in a session of its own, then a 409).
+COMMITS_WHEN_REFUSING = BROWSER_OPERATIONS | TOKEN_BODY_OPERATIONS | {
+    "oauth_token", "shopping_cancel_order", "shopping_start_payment", "shopping_simulate_payment",
+    "payments_callback",
+}
+
+
+def _may_have_changed_the_world(case, response, operation_id: str) -> bool:
+    """Whether the world needs a look before the next example (``World.replenish`` costs more
+    than most calls: a dozen statements in seven sessions, over half of this module's time). A
+    read changes nothing, and neither does a refused call: ``create_app``'s unit of work rolls
+    back every response of 400 or more — except where a refusal commits on purpose. Anything
+    that slipped past this would show up as later examples ending in 404, never as a false
+    failure."""
+    if case.method.upper() in ("GET", "HEAD"):
+        return False
+    return response.status_code < 400 or operation_id in COMMITS_WHEN_REFUSING
 
 
 def _checks(case) -> list:
@@ -766,7 +789,9 @@ def test_api_conforms(case, world):
 
     if response.status_code < 400 and case.method.upper() == case.operation.method.upper():
         world.successes += 1
-    world.replenish()
+    if world.disturbed or _may_have_changed_the_world(case, response, operation_id):
+        world.replenish()
+        world.disturbed = False
 
 
 def test_stateful_workflows(app, world_template, nul_guard):
