@@ -40,6 +40,46 @@ def periodic(**schedule):
     return decorator
 
 
+_AFTER_COMMIT = "shijing.after_commit"  # app.extensions: session.info key -> enqueue(app, items)
+_COMMITTED = "shijing_committed_jobs"  # g: (key, items) committed during the request, not yet queued
+
+
+def queue_after_commit(app, database, key: str, enqueue) -> None:
+    """Queue what a transaction listed in ``session.info[key]`` once it commits, by calling
+    ``enqueue(app, items)``; a rollback forgets it (a worker must find the row, and a
+    rolled-back request queues nothing). In a request the queueing waits for the request's
+    teardown, so with immediate jobs (tests) the job runs after the request's commit, not
+    inside it. One teardown serves every kind registered here (one ``g`` lookup a request)."""
+    from flask import g, has_request_context
+    from sqlalchemy import event
+
+    kinds = app.extensions.get(_AFTER_COMMIT)
+    if kinds is None:
+        kinds = app.extensions[_AFTER_COMMIT] = {}
+
+        @app.teardown_request
+        def _queue_committed(exc):
+            committed = g.pop(_COMMITTED, None)
+            for kind, items in committed or ():
+                kinds[kind](app, items)
+
+    kinds[key] = enqueue
+
+    @event.listens_for(database._factory, "after_commit")
+    def _queue(session):
+        items = session.info.pop(key, None)
+        if not items:
+            return
+        if has_request_context():
+            g.setdefault(_COMMITTED, []).append((key, items))
+        else:
+            enqueue(app, items)
+
+    @event.listens_for(database._factory, "after_rollback")
+    def _forget(session):
+        session.info.pop(key, None)
+
+
 class Jobs:
     def __init__(self, app) -> None:
         config = app.config["SHIJING"]

@@ -29,3 +29,27 @@ def test_new_ids_keep_their_shape_and_sort_by_time():
     first = ids.new_id("merchant")
     assert re.fullmatch(r"mch_[0-9a-hjkmnp-tv-z]{26}", first)
     assert ids.new_id("merchant")[4:14] >= first[4:14]  # the millisecond part leads
+
+
+def test_request_ids_have_the_shape_of_every_id_and_differ_between_forked_workers():
+    import os
+
+    first = ids.new_request_id()
+    assert re.fullmatch(r"req_[0-9a-hjkmnp-tv-z]{26}", first)
+    assert ids.new_request_id()[4:14] >= first[4:14]
+    assert len({ids.new_request_id() for _ in range(10_000)}) == 10_000
+    # gunicorn forks its workers after the app is loaded: each must draw its own random bits
+    read, write = os.pipe()
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover  (the child)
+            os.write(write, ids.new_request_id()[14:].encode() + b"\n")
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(write)
+    with os.fdopen(read) as stream:
+        children = stream.read().split()
+    assert len(children) == 2 and children[0] != children[1]

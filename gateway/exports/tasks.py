@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from gateway.db import get_db
-from gateway.jobs import periodic, task
+from gateway.jobs import periodic, queue_after_commit, task
 
 log = logging.getLogger("shijing.exports")
 
@@ -43,26 +43,5 @@ def _enqueue(app, job_ids) -> None:
 
 
 def init_app(app, database) -> None:
-    """Queue each export job after its commit (as service-account sends are queued)."""
-    from flask import g, has_request_context
-    from sqlalchemy import event
-
-    @event.listens_for(database._factory, "after_commit")
-    def _queue(session):
-        queued = session.info.pop("export_jobs", None)
-        if not queued:
-            return
-        if has_request_context():
-            g.setdefault("export_jobs", []).extend(queued)
-        else:
-            _enqueue(app, queued)
-
-    @app.teardown_request
-    def _queue_committed(exc):
-        queued = g.pop("export_jobs", None)
-        if queued:
-            _enqueue(app, queued)
-
-    @event.listens_for(database._factory, "after_rollback")
-    def _forget(session):
-        session.info.pop("export_jobs", None)
+    """Queue each export job after its commit (``gateway.jobs.queue_after_commit``)."""
+    queue_after_commit(app, database, "export_jobs", _enqueue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.db import get_db
-from gateway.jobs import task
+from gateway.jobs import queue_after_commit, task
 
 log = logging.getLogger("shijing.service_accounts")
 
@@ -29,28 +29,5 @@ def _enqueue(app, send_ids) -> None:
 
 
 def init_app(app, database) -> None:
-    """Queue each accepted send after its commit (a worker must find the row; a rolled-back
-    request sends nothing). In a request the queueing waits for the request's teardown: with
-    immediate jobs (tests) the job then runs outside the request session's commit."""
-    from flask import g, has_request_context
-    from sqlalchemy import event
-
-    @event.listens_for(database._factory, "after_commit")
-    def _queue(session):
-        queued = session.info.pop("service_account_sends", None)
-        if not queued:
-            return
-        if has_request_context():
-            g.setdefault("service_account_sends", []).extend(queued)
-        else:
-            _enqueue(app, queued)
-
-    @app.teardown_request
-    def _queue_committed(exc):
-        queued = g.pop("service_account_sends", None)
-        if queued:
-            _enqueue(app, queued)
-
-    @event.listens_for(database._factory, "after_rollback")
-    def _forget(session):
-        session.info.pop("service_account_sends", None)
+    """Queue each accepted send after its commit (``gateway.jobs.queue_after_commit``)."""
+    queue_after_commit(app, database, "service_account_sends", _enqueue)

@@ -38,9 +38,8 @@ def test_the_n_plus_first_request_is_429_with_retry_after(make_app, factory):
         response = client.get("/v1/apps", headers=bearer(token))
         assert response.status_code == 200
         seen.append(ratelimit(response))
-        assert response.headers["X-RateLimit-Limit"] == "3"
-        assert response.headers["X-RateLimit-Remaining"] == str(seen[-1]["r"])
-        assert response.headers["X-RateLimit-Resource"] == "app"
+        # the contract's two fields only, no undocumented X-RateLimit-* copies of them
+        assert not [key for key, _ in response.headers if key.lower().startswith("x-ratelimit")]
     assert [s["r"] for s in seen] == [2, 1, 0]  # strictly decreasing within the window
     assert all(s["policy"] == "app" and s["q"] == 3 and s["w"] == 60 for s in seen)
     assert all(0 < s["t"] <= 60 for s in seen)
@@ -256,10 +255,6 @@ def test_both_counters_are_kept_per_app_and_per_merchant_under_limits_own_keys(m
     reset_in = ratelimit(response)["t"]
     assert 0 < reset_in <= 60
     assert response.headers["RateLimit"] == f'"merchant";r=38;t={reset_in}'
-    assert response.headers["X-RateLimit-Limit"] == "40"
-    assert response.headers["X-RateLimit-Remaining"] == "38"
-    assert response.headers["X-RateLimit-Resource"] == "merchant"
-    assert abs(int(response.headers["X-RateLimit-Reset"]) - reset_in - time.time()) <= 1.5
     assert [key for key, _ in response.headers].count("RateLimit") == 1
 
 

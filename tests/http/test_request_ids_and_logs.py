@@ -161,3 +161,57 @@ def test_a_formatter_configured_differently_never_takes_the_access_fast_path():
     assert renamed._access_encode is None and static._access_encode is None
     record = observability._access_record(("r", "GET", "/", "/", 200, 1.0, None))
     assert json.loads(static.format(record))["service"] == "gateway"
+
+
+def test_the_access_line_written_straight_to_the_handler_is_the_line_logging_writes(make_app, monkeypatch):
+    # With logging as the gateway configures it (its handler alone on the root), the access line
+    # skips the LogRecord and goes straight to the handler's stream; with anything else on the
+    # way (here a filter; in a test, caplog's handler) it goes through logging. Same line.
+    import io
+
+    from gateway.http import observability
+
+    app = make_app(ACCESS_LOG=True)
+    client = raw_client(app)  # an unknown path too, which the spec's client would refuse to send
+    root = logging.getLogger()
+    (handler,) = [h for h in root.handlers if getattr(h, "_shijing", False)]
+    written = io.StringIO()
+    monkeypatch.setattr(root, "handlers", [handler])  # pytest's capture handlers off, for this test
+    monkeypatch.setattr(handler, "stream", written)
+    assert observability._sole_access_handler() is handler
+    level = observability.access_log.level
+    observability.access_log.setLevel(logging.INFO)  # the tests' configuration logs warnings only
+
+    def passes(record):
+        return True
+
+    odd_path = '/nowhere/ü/"q"'
+    try:
+        for request_id in ("direct-1", "logged-1"):
+            if request_id == "logged-1":
+                handler.addFilter(passes)
+                assert observability._sole_access_handler() is None
+            client.get("/healthz", headers={"X-Request-Id": request_id})
+            client.get(odd_path, headers={"X-Request-Id": request_id + "-404"})
+    finally:
+        handler.removeFilter(passes)
+        observability.access_log.setLevel(level)
+
+    lines = written.getvalue().splitlines()
+    assert len(lines) == 4
+    parsed = [json.loads(line) for line in lines]
+    assert [line["request_id"] for line in parsed] == ["direct-1", "direct-1-404", "logged-1", "logged-1-404"]
+    for direct, logged in ((parsed[0], parsed[2]), (parsed[1], parsed[3])):
+        assert list(direct) == list(logged)  # the same fields in the same order
+        varying = {"time", "duration_ms", "request_id"}
+        assert {k: v for k, v in direct.items() if k not in varying} == {
+            k: v for k, v in logged.items() if k not in varying}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", direct["time"])
+    assert parsed[1]["path"] == odd_path and parsed[1]["route"] == "unmatched" and parsed[1]["status"] == 404
+    # and byte for byte, for a fixed time: the direct line is what format() writes for the record
+    formatter = handler.formatter
+    values = ("r-1", "GET", odd_path, "unmatched", 404, 0.25, None)
+    for created in (1_790_000_000.0, 1_790_000_000.9999, 1_790_000_059.5004):
+        record = observability._access_record(values)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert formatter.access_line(values, created) == formatter.format(record)
