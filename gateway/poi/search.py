@@ -196,6 +196,10 @@ STATEMENTS = {  # dialect -> name -> SQL in the driver's parameter style
     "postgresql": _statements(_PG_NEARBY, _PG_ROWS, _PG_WITHIN, _PG_WITHIN_MANY,
                               lambda sql: re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), _PG_STRIP_SLOTS),
 }
+# within_many's six arrays (~500 boxes each) go in psycopg's binary format (%(name)b): as text,
+# psycopg formats every float in Python and the server parses it back; for a batch of 500 POIs
+# the statement took 11.8 ms of wall time with text arrays, 4.6 ms with binary ones.
+STATEMENTS["postgresql"]["within_many"] = re.sub(r"(?<!:):(\w+)", r"%(\1)b", _PG_WITHIN_MANY)
 
 
 def nearby(session: Session | Connection, *, lat: float, lng: float, radius_m: float,
