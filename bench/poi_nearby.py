@@ -221,7 +221,6 @@ def measure_db(args, env: dict) -> dict:
         raw.execute("ANALYZE")
         raw.commit()
     statements = search.STATEMENTS[dialect]
-    rows_statement = search.STATEMENTS[dialect]["nearby_rows"]
     sets = {kind: poi_dataset.query_points(kind, args.queries) for kind in ("dense", "sparse")}
     timings: dict[str, dict[str, list[float]]] = {kind: {} for kind in sets}
     answers: dict[str, dict[str, list]] = {kind: {} for kind in sets}
@@ -237,13 +236,15 @@ def measure_db(args, env: dict) -> dict:
     with engine.connect() as connection, engine.connect() as nearby_connection:
         def ours_statement(lat, lng):
             # what nearby() asks the database: the ranking from the index, then the rows of the
-            # answer by key (those within the radius; no second statement when there are none)
+            # answer by key (those within the radius; no second statement when there are none, and
+            # none on PostgreSQL, where the ranking statement joins them)
             area = search._Area(dialect, lat, lng, RADIUS_M)
             ranked = search._fetch(connection, statements["nearby" + area.variant],
                                    dict(area.params, n=20 + search._EXTRA_ROWS))
-            keys = [key for key, poi_lat, poi_lng, _ in ranked
-                    if distance_m(lat, lng, poi_lat, poi_lng) <= RADIUS_M]
-            return search._rows(connection, rows_statement, keys)
+            within = [row for row in ranked if distance_m(lat, lng, row[1], row[2]) <= RADIUS_M]
+            if search.JOINED_ROWS[dialect]:  # PostgreSQL: the ranking statement read the rows
+                return within
+            return search._rows(connection, statements, [row[0] for row in within])
 
         def ours_nearby(lat, lng):
             return search.nearby(nearby_connection, lat=lat, lng=lng, radius_m=RADIUS_M)

@@ -278,11 +278,17 @@ def test_the_rows_of_the_answer_are_read_by_key(connection, merchant):
         plan = " | ".join(row[3] for row in search._fetch(connection, "EXPLAIN QUERY PLAN " + statement,
                                                           {"keys": "[1,2,3]"}))
         assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan and "SCAN p" not in plan, plan
+        one = " | ".join(row[3] for row in search._fetch(
+            connection, "EXPLAIN QUERY PLAN " + search.STATEMENTS["sqlite"]["nearby_row"], {"key": 1}))
+        assert "USING INTEGER PRIMARY KEY (rowid=?)" in one and "SCAN p" not in one, one
     else:
         connection.execute(text("ANALYZE pois"))
         plan = "\n".join(row[0] for row in search._fetch(connection, "EXPLAIN " + statement,
                                                           {"keys": ["poi_a", "poi_b"]}))
         assert "Seq Scan" not in plan and "pk_pois" in plan, plan
+        one = "\n".join(row[0] for row in search._fetch(
+            connection, "EXPLAIN " + search.STATEMENTS["postgresql"]["nearby_row"], {"key": "poi_a"}))
+        assert "Seq Scan" not in one and "pk_pois" in one, one
 
 
 def _china_spread(merchant_id: str, count: int = 4000, seed: int = 5) -> list[dict]:
