@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import namedtuple
 from datetime import datetime, timezone
@@ -74,6 +75,7 @@ def make_engine(
 
 
 _READER = "_shijing_db_reader"
+_MAIN_THREAD = threading.main_thread()
 
 
 def driver_execute(connection: Connection, sql: str, params, fetch: str | None = None):
@@ -297,6 +299,15 @@ class Database:
     Measured (bench/README.md): the session's lifecycle (create, autobegin, commit, close,
     remove) cost ~350 µs of CPU per request against ~40 µs for the read itself; a request that
     only reads through ``reader()`` never pays it.
+
+    On the process's main thread — where gunicorn's sync workers serve every request — the
+    reader's connection is kept from one request to the next instead of being checked out of the
+    pool and back in each time (the checkout, the check-in's reset and the Core ``Connection``
+    around them were ~10 % of an authenticated GET's instructions: bench/README.md). At each
+    teardown it is put back in the state a check-in would leave it in (any transaction rolled
+    back), and it is replaced once invalidated (a disconnect) and closed when the engine is
+    disposed or the app goes away. Other threads (the dev server's thread per request,
+    gthread workers) check out per request as before, so no connection outlives its thread.
     """
 
     def __init__(self) -> None:
@@ -330,12 +341,20 @@ class Database:
             )
             event.listen(self.engine, "engine_disposed", lambda engine: self._reader_engine.dispose())
         app.extensions["shijing.db"] = self
+        self._pinned: Connection | None = None  # the main thread's reader, kept between requests
+        self._pinned_finalizer = None
+        # its pool is being replaced: close the kept connection for good rather than hand it
+        # back to the discarded pool, which would drop it open
+        event.listen(self._reader_engine, "engine_disposed", lambda engine: self._unpin(discard=True))
 
         @app.teardown_appcontext
         def _remove_session(exc):
             connection = g.pop(_READER, None)
             if connection is not None:
-                connection.close()
+                if connection is self._pinned:
+                    self._reset_pinned(connection)
+                else:
+                    connection.close()
             if self.session.registry.has():
                 self.session.remove()
 
@@ -349,9 +368,45 @@ class Database:
             return self.session().connection()
         connection = g.get(_READER)
         if connection is None:
-            connection = self._reader_engine.connect()
+            connection = self._reader_connection()
             setattr(g, _READER, connection)
         return connection
+
+    def _reader_connection(self) -> Connection:
+        if threading.current_thread() is not _MAIN_THREAD:
+            return self._reader_engine.connect()
+        pinned = self._pinned
+        if pinned is None or pinned.closed or pinned.invalidated:
+            self._unpin()
+            pinned = self._pinned = self._reader_engine.connect()
+            # closed (back to its pool) when this Database goes away, never dropped checked out
+            self._pinned_finalizer = weakref.finalize(self, pinned.close)
+        return pinned
+
+    def _reset_pinned(self, connection: Connection) -> None:
+        """What the pool's check-in would do (``reset_on_return``): no transaction left open —
+        neither one Core began for an ``execute`` nor one the driver began for a write made
+        below Core (the POI page view), e.g. when that write failed before its commit."""
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            if getattr(connection.connection.dbapi_connection, "in_transaction", False):  # sqlite3
+                connection.connection.rollback()
+        except Exception:  # noqa: BLE001  (a connection that cannot be reset is not kept)
+            self._unpin()
+
+    def _unpin(self, discard: bool = False) -> None:
+        pinned, self._pinned = self._pinned, None
+        if self._pinned_finalizer is not None:
+            self._pinned_finalizer.detach()
+            self._pinned_finalizer = None
+        if pinned is not None:
+            try:
+                if discard and not pinned.closed:
+                    pinned.invalidate()  # closes the DB-API connection itself
+                pinned.close()
+            except Exception:  # noqa: BLE001  (already unusable: nothing to give back)
+                pass
 
     def new_session(self) -> Session:
         """A session outside the request scope (CLI, workers, concurrent work)."""

@@ -121,3 +121,73 @@ def test_revoking_an_authorization_stops_the_next_request(client, factory):
         session().get(Authorization, authorization_id).status = "revoked"
         session().commit()
     assert client.get(f"/v1/merchants/{merchant.id}", headers=bearer(token)).status_code == 404
+
+
+def _dbapi(connection):
+    return connection.connection.dbapi_connection
+
+
+def test_the_main_threads_reader_connection_is_kept_between_requests_and_left_clean(make_app, factory):
+    # gunicorn's sync workers serve every request on the main thread: the reader's connection
+    # stays checked out between requests instead of a pool round trip per request, and each
+    # request still sees what others committed meanwhile, with no transaction left open
+    import threading
+
+    application = make_app()
+    db = application.extensions["shijing.db"]
+    owner = factory.user()
+    merchant = factory.merchant(owner, name="Dim sum")
+    assert threading.current_thread() is threading.main_thread()
+    with application.app_context():
+        first = reader()
+        assert _BY_ID.first(first, {"id": merchant.id}).name == "Dim sum"
+        reader().execute(select(Merchant.name).where(Merchant.id == merchant.id)).one()  # Core autobegins
+    assert not first.in_transaction() and not getattr(_dbapi(first), "in_transaction", False)
+    with db.engine.begin() as other:  # another connection commits a change
+        other.execute(Merchant.__table__.update().where(Merchant.id == merchant.id).values(name="Dim sum 2"))
+    with application.app_context():
+        again = reader()
+        assert again is first  # the same connection, not a pool round trip
+        assert _BY_ID.first(again, {"id": merchant.id}).name == "Dim sum 2"  # and no stale snapshot
+    if db.is_sqlite:
+        # a write made below Core that never committed (as a failed page-view INSERT would leave
+        # it) is rolled back at teardown, so it holds no lock into the next request
+        with application.app_context():
+            cursor = _dbapi(reader()).cursor()
+            cursor.execute("UPDATE merchants SET name = 'never' WHERE id = ?", (merchant.id,))
+            assert _dbapi(reader()).in_transaction
+        assert not _dbapi(first).in_transaction
+        assert _name(application, merchant.id) == "Dim sum 2"
+    db.engine.dispose()  # disposing the engine gives the kept connection back
+    assert first.closed
+
+
+def test_other_threads_check_their_reader_out_per_request(make_app):
+    # the dev server runs each request on a thread of its own: nothing may outlive the thread
+    import threading
+
+    application = make_app()
+    seen = []
+
+    def request():
+        with application.app_context():
+            seen.append(reader())
+
+    for _ in range(2):
+        worker = threading.Thread(target=request)
+        worker.start()
+        worker.join()
+    assert all(connection.closed for connection in seen)
+    assert application.extensions["shijing.db"]._pinned is None
+
+
+def test_an_invalidated_reader_connection_is_replaced(make_app):
+    application = make_app()
+    with application.app_context():
+        first = reader()
+        dead = _dbapi(first)
+        first.invalidate()  # what driver_execute does on a disconnect
+    with application.app_context():
+        second = reader()
+        assert not second.invalidated and _dbapi(second) is not dead  # a new DB-API connection
+        assert second.execute(select(Merchant.id).limit(1)).all() is not None
