@@ -18,7 +18,8 @@ Goal (issue #2 §4, SECURITY G2): no input gives a 500, and every response match
 - Path parameters name real objects half of the time (merchant A, a sibling app, an
   authorization, an event), so calls reach the handlers instead of all ending in 404.
   Objects an operation may destroy (the sibling app, an authorization) are recreated after every
-  call, so one example never starves the next.
+  call that may have changed them (``_may_have_changed_the_world``), so one example never starves
+  the next.
 - The form endpoints (sign-in, sign-out, consent) get a signed-in browser session and its CSRF
   token half of the time, so their success paths run too.
 - PostgreSQL refuses NUL in text (a 500 if it reaches a query); ``nul_guard`` makes SQLite refuse
