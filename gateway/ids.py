@@ -78,11 +78,13 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(kind: str) -> str:
-    prefix = PREFIXES[kind]
+def _id(prefix: str, randomness: int) -> str:
     millis = int(time.time() * 1000) & ((1 << 48) - 1)
-    randomness = secrets.randbits(80)
     return f"{prefix}_{_encode((millis << 80) | randomness, 26)}"
+
+
+def new_id(kind: str) -> str:
+    return _id(PREFIXES[kind], secrets.randbits(80))
 
 
 def new_request_id() -> str:
@@ -91,8 +93,7 @@ def new_request_id() -> str:
     and guards nothing, and every request makes one (``secrets`` is a getrandom() system call,
     ~2 µs of the ~3). The generator is reseeded in each forked worker (``random`` registers an
     at-fork hook), so workers never share a sequence."""
-    millis = int(time.time() * 1000) & ((1 << 48) - 1)
-    return "req_" + _encode((millis << 80) | random.getrandbits(80), 26)
+    return _id(PREFIXES["request"], random.getrandbits(80))
 
 
 def has_prefix(value: str, kind: str) -> bool:

@@ -44,12 +44,12 @@ _AFTER_COMMIT = "shijing.after_commit"  # app.extensions: session.info key -> en
 _COMMITTED = "shijing_committed_jobs"  # g: (key, items) committed during the request, not yet queued
 
 
-def queue_after_commit(app, database, key: str, enqueue) -> None:
-    """Queue what a transaction listed in ``session.info[key]`` once it commits, by calling
-    ``enqueue(app, items)``; a rollback forgets it (a worker must find the row, and a
-    rolled-back request queues nothing). In a request the queueing waits for the request's
-    teardown, so with immediate jobs (tests) the job runs after the request's commit, not
-    inside it. One teardown serves every kind registered here (one ``g`` lookup a request)."""
+def declare_commit_queue(app, database, key: str, enqueue) -> None:
+    """Declare a queue of jobs that wait for their transaction: what a transaction listed in
+    ``session.info[key]`` is queued once it commits, by ``enqueue(app, items)``; a rollback
+    forgets it (a worker must find the row, and a rolled-back request queues nothing). In a
+    request the queueing waits for the request's teardown, so with immediate jobs (tests) the
+    job runs after the request's commit, not inside it. One teardown serves every kind registered here (one ``g`` lookup a request)."""
     from flask import g, has_request_context
     from sqlalchemy import event
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from gateway.db import get_db
-from gateway.jobs import periodic, queue_after_commit, task
+from gateway.jobs import declare_commit_queue, periodic, task
 
 log = logging.getLogger("shijing.exports")
 
@@ -43,5 +43,5 @@ def _enqueue(app, job_ids) -> None:
 
 
 def init_app(app, database) -> None:
-    """Queue each export job after its commit (``gateway.jobs.queue_after_commit``)."""
-    queue_after_commit(app, database, "export_jobs", _enqueue)
+    """Queue each export job after its commit (``gateway.jobs.declare_commit_queue``)."""
+    declare_commit_queue(app, database, "export_jobs", _enqueue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.db import get_db
-from gateway.jobs import queue_after_commit, task
+from gateway.jobs import declare_commit_queue, task
 
 log = logging.getLogger("shijing.service_accounts")
 
@@ -29,5 +29,5 @@ def _enqueue(app, send_ids) -> None:
 
 
 def init_app(app, database) -> None:
-    """Queue each accepted send after its commit (``gateway.jobs.queue_after_commit``)."""
-    queue_after_commit(app, database, "service_account_sends", _enqueue)
+    """Queue each accepted send after its commit (``gateway.jobs.declare_commit_queue``)."""
+    declare_commit_queue(app, database, "service_account_sends", _enqueue)
