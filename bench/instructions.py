@@ -2,7 +2,8 @@
 """Instructions per request of the endpoints http_ratios.py measures, counted by callgrind.
 
     .venv/bin/python bench/instructions.py                        # hello, healthz, merchant GETs
-    .venv/bin/python bench/instructions.py --only healthz --without _finish,_security_headers
+    .venv/bin/python bench/instructions.py --only healthz --without _finish,_gateway_headers
+    .venv/bin/python bench/instructions.py --only poi_nearby_empty   # GET /v1/pois/nearby, nothing near
 
 A count of executed instructions (valgrind's ``Ir``) does not move with the load on the box, so
 on a shared machine it shows what an edit to the request path saves where ``rps`` ratios move by
@@ -13,7 +14,7 @@ kernel, gunicorn or wrk, and not cache misses — the HTTP ratios remain the goa
 Each endpoint is one child process under ``valgrind --tool=callgrind --instr-atstart=no``: it
 sets the app up uninstrumented, warms the endpoint up, and only then is instrumentation switched
 on (``callgrind_control -i on``) for ``--calls`` requests. ``--without`` drops request hooks by
-function name (``_finish``, ``_security_headers``, ``resolve_bearer_token``…) to price them.
+function name (``_finish``, ``_gateway_headers``, ``resolve_bearer_token``…) to price them.
 Output: instructions per request and the ratio to bare Flask hello's. Bounded: ``--calls`` ≤
 5 000, a deadline per child.
 """

@@ -76,6 +76,13 @@ class InProcess:
                 self.environs[endpoint.key] = self.build("GET", path, headers)
             status, body = self.call(self.environs[endpoint.key])
             assert status.startswith("200"), (endpoint.key, status, body)
+        # not an http_ratios endpoint: GET /v1/pois/nearby in an area with no POI within 3 km,
+        # the sparse case of bench/poi_nearby.py minus its query (priced by instructions.py)
+        self.environs["poi_nearby_empty"] = self.build(
+            "GET", "/v1/pois/nearby?lat=35.1234&lng=95.4321&radius=3000&limit=20",
+            {"Authorization": f"Bearer {token}"})
+        status, body = self.call(self.environs["poi_nearby_empty"])
+        assert status.startswith("200") and b'"data":[]' in body, (status, body)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from werkzeug.routing import BaseConverter
 
 from gateway import config as config_module
+from gateway.http.responses import GatewayResponse
 
 
 def _secret_key(config: dict) -> str:
@@ -44,7 +45,7 @@ class PathSegment(BaseConverter):
 
 
 class Gateway(Flask):
-    """Flask, minus one repeated check per hook call.
+    """Flask, minus one repeated check per hook call, answering with ``GatewayResponse``.
 
     Flask passes every before/after/teardown hook and the view through ``ensure_sync`` on every
     request, which asks ``inspect.iscoroutinefunction`` each time (5 Python calls per hook, 8+
@@ -52,6 +53,8 @@ class Gateway(Flask):
     functions and other callables still take Flask's path. Same behaviour; ~50 Python calls
     fewer per request (bench/README.md). ``ensure_sync`` is Flask's documented override point.
     """
+
+    response_class = GatewayResponse
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -7,7 +7,7 @@ import weakref
 from collections import namedtuple
 from datetime import datetime, timezone
 
-from flask import g
+from flask import current_app, g
 from flask.globals import app_ctx
 from sqlalchemy import DateTime, MetaData, create_engine, event, insert
 from sqlalchemy.engine import Connection, Engine
@@ -257,23 +257,22 @@ def _app_context_id() -> int:
 
 
 def get_db() -> "Database":
-    from flask import current_app
-
     return current_app.extensions["shijing.db"]
 
 
 def session() -> Session:
     """The current request's session."""
-    from flask import current_app
-
     return current_app.extensions["shijing.db"].session()
 
 
 def reader() -> Connection:
     """The current request's connection for SELECTs (see ``Database.reader``)."""
-    from flask import current_app
-
-    return current_app.extensions["shijing.db"].reader()
+    # ``proxy._get_current_object().name``, not ``proxy.name``, on per-request paths (here and
+    # elsewhere): on Python 3.11 an attribute read through a werkzeug proxy first fails on the
+    # proxy itself (an AttributeError, its message formatted, then discarded) before the proxy's
+    # __getattr__ forwards it: ~5 k instructions instead of ~1 k (bench/README.md, "POI nearby,
+    # round 4").
+    return current_app._get_current_object().extensions["shijing.db"].reader()
 
 
 class Database:
@@ -349,7 +348,7 @@ class Database:
 
         @app.teardown_appcontext
         def _remove_session(exc):
-            connection = g.pop(_READER, None)
+            connection = g._get_current_object().pop(_READER, None)
             if connection is not None:
                 if connection is self._pinned:
                     self._reset_pinned(connection)
@@ -366,10 +365,11 @@ class Database:
         page view, ``gateway.poi.web._record_view``): nothing else of the request depends on it."""
         if self.session.registry.has():
             return self.session().connection()
-        connection = g.get(_READER)
+        request_globals = g._get_current_object()  # one proxy lookup for the get and the set
+        connection = request_globals.get(_READER)
         if connection is None:
             connection = self._reader_connection()
-            setattr(g, _READER, connection)
+            setattr(request_globals, _READER, connection)
         return connection
 
     def _reader_connection(self) -> Connection:

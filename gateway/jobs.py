@@ -59,7 +59,7 @@ def declare_commit_queue(app, database, key: str, enqueue) -> None:
 
         @app.teardown_request
         def _queue_committed(exc):
-            committed = g.pop(_COMMITTED, None)
+            committed = g._get_current_object().pop(_COMMITTED, None)  # see gateway.db.reader
             for kind, items in committed or ():
                 kinds[kind](app, items)
 

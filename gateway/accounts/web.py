@@ -14,7 +14,7 @@ from gateway.db import session
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, minus the work when there is no cookie to read.
+    """Flask's signed-cookie session, minus the work when there is no cookie to read or write.
 
     Flask builds an itsdangerous signer on every request before it even looks for the cookie;
     API calls never send one, so that was ~30 µs per request for nothing (bench/README.md).
@@ -29,6 +29,12 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         ):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        # untouched and empty (every API call): Flask would read seven cookie settings, then
+        # neither set a cookie nor add "Vary: Cookie"
+        if session or session.accessed or session.modified:
+            super().save_session(app, session, response)
 
 
 def current_user() -> User | None:

@@ -34,15 +34,15 @@ def resolve_bearer_token() -> None:
     ctx = g._get_current_object()
     ctx.token = None
     ctx.token_error = None
-    header = request.environ.get("HTTP_AUTHORIZATION")
+    header = request._get_current_object().environ.get("HTTP_AUTHORIZATION")
     if not header:
         return
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         ctx.token_error = "invalid_request"
         return
-    # reader(): the lookup (on a cache miss) is a SELECT; no ORM session, no transaction
-    info = current_app.extensions["shijing.token_cache"].lookup(reader(), value.strip())
+    # reader(): the lookup (on a cache miss only) is a SELECT; no ORM session, no transaction
+    info = current_app._get_current_object().extensions["shijing.token_cache"].lookup(value.strip(), reader)
     if info is None or info.revoked or info.expires_at <= utcnow():
         ctx.token_error = "invalid_token"
         return

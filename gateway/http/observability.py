@@ -240,20 +240,20 @@ def init_app(app: Flask) -> None:
         ctx = g._get_current_object()
         ctx.started = time.perf_counter()
         # the environ entry request.headers.get("X-Request-Id") reads, without the lookup object
-        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+        incoming = request._get_current_object().environ.get("HTTP_X_REQUEST_ID", "")
         # A caller's id is kept only if it is harmless in logs and headers.
         # fullmatch: with match(), "$" also matches before a trailing newline ("abc\n")
-        ctx.request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        ctx.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
 
     @app.after_request
     def _finish(response: Response):
         ctx = g._get_current_object()
         req = request._get_current_object()
-        request_id = ctx.get("request_id")
-        response.headers["X-Request-Id"] = request_id or ""
+        request_id = ctx.get("request_id")  # gateway.http.headers sends it as X-Request-Id
         url_rule = req.url_rule
         rule = url_rule.rule if url_rule else "unmatched"
-        elapsed = time.perf_counter() - ctx.get("started", time.perf_counter())
+        finished = time.perf_counter()
+        elapsed = finished - ctx.get("started", finished)
         status = response.status_code
         _count(req.method, rule, status, elapsed)
         if log_requests and access_log.isEnabledFor(logging.INFO):

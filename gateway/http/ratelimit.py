@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 import limits
-from flask import Flask, Response, g, request
+from flask import Flask, g, request
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
@@ -216,21 +216,17 @@ class RateLimiter:
         self.storage.reset()
 
 
-_HEADER_NAMES = frozenset(("ratelimit-policy", "ratelimit"))
+HEADER_NAMES = frozenset(("ratelimit-policy", "ratelimit"))  # lower case, as compared
 
 
-def _headers(response: Response, outcome: Outcome) -> None:
-    prepared = outcome.prepared
-    values = (  # the parts that never change per policy are precomputed (_Prepared)
+def header_values(outcome: Outcome) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The ``RateLimit-Policy`` and ``RateLimit`` fields of ``outcome`` (``gateway.http.headers``
+    adds them to the response)."""
+    prepared = outcome.prepared  # the parts that never change per policy are precomputed (_Prepared)
+    return (
         ("RateLimit-Policy", prepared.policy_header),
         ("RateLimit", f"{prepared.rate_prefix}{outcome.remaining};t={outcome.reset_in}"),
     )
-    headers = response.headers
-    if _HEADER_NAMES.isdisjoint(key.lower() for key, _ in headers):
-        headers.extend(values)  # the usual case: append, without a scan per header
-    else:
-        for key, value in values:  # replace what is there, as item assignment does
-            headers[key] = value
 
 
 # Unauthenticated endpoints where guessing is the attack: limited per client address.
@@ -243,7 +239,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _rate_limit():
-        token = g.get("token")
+        token = g._get_current_object().get("token")  # see gateway.db.reader
         if token is not None:
             limiter.check("app", token.app_id)
             # A merchant-bound token counts against its merchant here; an app acting for a
@@ -253,10 +249,3 @@ def init_app(app: Flask) -> None:
                 limiter.check("merchant", token.merchant_id)
         elif request.method == "POST" and request.endpoint in IP_LIMITED_ENDPOINTS:  # method first: cheaper
             limiter.check("ip", request.remote_addr or "-")
-
-    @app.after_request
-    def _rate_limit_headers(response: Response) -> Response:
-        outcome = g.get("ratelimit")
-        if outcome is not None:
-            _headers(response, outcome)
-        return response

@@ -13,10 +13,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.db import PrebuiltSelect
 from gateway.oauth.models import Token
@@ -73,8 +74,9 @@ class TokenCache:
         self._redis = None
 
     # -- lookups -------------------------------------------------------------------------------
-    def lookup(self, connection, raw_token: str) -> TokenInfo | None:
-        """``connection``: a SQLAlchemy Connection, used only on a cache miss."""
+    def lookup(self, raw_token: str, connect: Callable[[], Connection]) -> TokenInfo | None:
+        """``connect()`` gives the SQLAlchemy Connection to read with; it is called only on a cache
+        miss, so a hit takes no connection (the request may never need one)."""
         self._ensure_listener()
         digest = hash_credential(raw_token)
         now = time.monotonic()
@@ -82,7 +84,7 @@ class TokenCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         # a PrebuiltSelect: neither ORM nor Core execution overhead for a column-only select
-        row = _LOOKUP.first(connection, {"h": digest})
+        row = _LOOKUP.first(connect(), {"h": digest})
         info = None
         if row is not None:
             info = TokenInfo(

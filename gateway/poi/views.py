@@ -21,7 +21,7 @@ from gateway.http.idempotency import idempotent
 from gateway.http.pagination import encode_cursor, page_params, paginate
 from gateway.http.requests import json_body
 from gateway.http.schemas import EmptySchema
-from gateway.poi import categories, review, services
+from gateway.poi import categories, geo, review, search, services
 from gateway.poi import schemas as s
 from gateway.poi.models import POI_STATUSES, PRODUCT_STATUSES, PRODUCT_TYPES, REVIEW_STATUSES, Poi, Product
 
@@ -50,17 +50,25 @@ def _external_id(value: str) -> str:
 
 
 # --- query parameters ---------------------------------------------------------------------------
+# Each helper takes the view's ``request.args``, read once: every ``request.args`` goes through the
+# request proxy and the cached property again (the nearby view reads seven parameters).
 
 
-def _choice_arg(name: str, choices) -> str | None:
-    value = request.args.get(name)
+def _first(args, name: str) -> str | None:
+    # args.get() raises and catches a KeyError inside for an absent name; most of the nearby
+    # view's parameters usually are absent, and the membership test is a plain dict lookup
+    return args[name] if name in args else None
+
+
+def _choice_arg(args, name: str, choices) -> str | None:
+    value = _first(args, name)
     if value is not None and value not in choices:
         raise Problem(f"{name} must be one of: {', '.join(choices)}.", code="INVALID_FILTER")
     return value
 
 
-def _number_arg(name: str, low: float, high: float, default=None, *, integer: bool = False):
-    raw = request.args.get(name)
+def _number_arg(args, name: str, low: float, high: float, default=None, *, integer: bool = False):
+    raw = _first(args, name)
     if raw is None:
         if default is None:
             raise Problem(f"{name} is required.", code="INVALID_PARAMETER")
@@ -75,8 +83,8 @@ def _number_arg(name: str, low: float, high: float, default=None, *, integer: bo
     return value
 
 
-def _bool_arg(name: str) -> bool:
-    raw = request.args.get(name)
+def _bool_arg(args, name: str) -> bool:
+    raw = _first(args, name)
     if raw is None:
         return False
     if raw not in ("true", "false"):
@@ -105,9 +113,9 @@ def list_pois(merchant_id):
     statement = select(Poi).where(Poi.merchant_id == merchant_id)
     for name, column, value in (
         ("city", Poi.city, text_arg("city", 32)),
-        ("category", Poi.category, _choice_arg("category", categories.CODES)),
-        ("status", Poi.status, _choice_arg("status", POI_STATUSES)),
-        ("review_status", Poi.review_status, _choice_arg("review_status", REVIEW_STATUSES)),
+        ("category", Poi.category, _choice_arg(request.args, "category", categories.CODES)),
+        ("status", Poi.status, _choice_arg(request.args, "status", POI_STATUSES)),
+        ("review_status", Poi.review_status, _choice_arg(request.args, "review_status", REVIEW_STATUSES)),
     ):
         if value is not None:
             statement = statement.where(column == value)
@@ -172,9 +180,9 @@ def list_products(merchant_id):
     """List the merchant's products."""
     statement = select(Product).where(Product.merchant_id == merchant_id)
     for column, value in (
-        (Product.type, _choice_arg("type", PRODUCT_TYPES)),
-        (Product.status, _choice_arg("status", PRODUCT_STATUSES)),
-        (Product.review_status, _choice_arg("review_status", REVIEW_STATUSES)),
+        (Product.type, _choice_arg(request.args, "type", PRODUCT_TYPES)),
+        (Product.status, _choice_arg(request.args, "status", PRODUCT_STATUSES)),
+        (Product.review_status, _choice_arg(request.args, "review_status", REVIEW_STATUSES)),
     ):
         if value is not None:
             statement = statement.where(column == value)
@@ -293,15 +301,14 @@ def list_poi_categories():
 @require_scope("public.read")
 def search_nearby_pois():
     """Find live POIs near a point, nearest first."""
-    from gateway.poi import geo, search
-
-    lat = _number_arg("lat", -90, 90)
-    lng = _number_arg("lng", -180, 180)
-    system = _choice_arg("coord_system", s.COORD_SYSTEMS) or "gcj02"
-    radius = _number_arg("radius", 1, 50_000, 3000, integer=True)
-    limit = _number_arg("limit", 1, 50, 20, integer=True)
-    category = _choice_arg("category", categories.CODES)
-    open_now = _bool_arg("open_now")
+    args = request._get_current_object().args  # see gateway.db.reader
+    lat = _number_arg(args, "lat", -90, 90)
+    lng = _number_arg(args, "lng", -180, 180)
+    system = _choice_arg(args, "coord_system", s.COORD_SYSTEMS) or "gcj02"
+    radius = _number_arg(args, "radius", 1, 50_000, 3000, integer=True)
+    limit = _number_arg(args, "limit", 1, 50, 20, integer=True)
+    category = _choice_arg(args, "category", categories.CODES)
+    open_now = _bool_arg(args, "open_now")
     glng, glat = geo.to_gcj02(lng, lat, system)
     found = search.nearby(reader(), lat=glat, lng=glng, radius_m=radius, category=category, open_now=open_now,
                           at=utcnow(), limit=limit)
@@ -323,7 +330,7 @@ def search_pois():
     city = text_arg("city", 32)
     if city is not None:
         statement = statement.where(Poi.city == city)
-    category = _choice_arg("category", categories.CODES)
+    category = _choice_arg(request.args, "category", categories.CODES)
     if category is not None:
         statement = statement.where(Poi.category == category)
     q = text_arg("q", 100)
