@@ -3,10 +3,9 @@ security headers (OWASP API8).
 
 One ``after_request`` step adds them all: one pass over the names the view set and one
 ``extend``, instead of a hook per concern each resolving ``g`` and scanning the headers again
-(~17 k instructions fewer a request than three hooks; bench/README.md, "POI nearby,
-round 4"). Each concern
-still decides its own values: the request id is observability's (``g.request_id``), the
-rate-limit fields the limiter's (``ratelimit.header_values``).
+(~17 k instructions fewer a request than three hooks; bench/README.md, "POI nearby, round 4").
+Each concern still decides its own values: the request id is observability's
+(``g.request_id``), the rate-limit fields the limiter's (``ratelimit.header_values``).
 
 The request id and the rate-limit fields replace a value a view set; a security header a view
 set itself (a page's own ``Content-Security-Policy`` or ``Cache-Control``) is kept.
