@@ -145,9 +145,10 @@ def create_app_command(developer_username, name, kind, redirect_uris, scopes, pu
 @click.option("--workers", default=2, show_default=True)
 def worker(workers: int) -> None:
     """Run background jobs (webhook deliveries, exports, housekeeping)."""
+    from gateway.serving import serving_app
     from gateway.webhooks.delivery import sweep
 
-    app = _app()
+    app = serving_app()
     with app.app_context():
         # deliveries a crashed worker left claimed (or whose queue message was lost) go out now,
         # not at the next periodic sweep
@@ -221,7 +222,9 @@ def _gunicorn(host: str, port: int, workers: int) -> None:
                 self.cfg.set("child_exit", _forget_worker_metrics)
 
         def load(self):
-            return create_app()
+            from gateway.serving import serving_app
+
+            return serving_app()
 
     Gateway().run()
 

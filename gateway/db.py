@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from gateway import jsontext
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -60,7 +62,8 @@ def make_engine(
     url: str, pool_size: int = 5, statement_timeout_ms: int = 15000, autocommit: bool = False
 ) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               json_serializer=jsontext.compact)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
@@ -70,6 +73,7 @@ def make_engine(
         pool_pre_ping=False,
         # A runaway query is cut off instead of holding a worker (OWASP API4).
         connect_args={"options": f"-c statement_timeout={statement_timeout_ms}"},
+        json_serializer=jsontext.compact,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 

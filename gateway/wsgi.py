@@ -1,5 +1,5 @@
 """WSGI entry point for any server: ``gunicorn 'gateway.wsgi:app'``."""
 
-from gateway import create_app
+from gateway.serving import serving_app
 
-app = create_app()
+app = serving_app()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from gateway.clock import isoformat
+from gateway.jsontext import holds_nul
 
 
 class UTCDateTimeField(fields.Field):
@@ -26,21 +26,13 @@ class StrictSchema(Schema):
     @pre_load
     def _refuse_nul(self, data, **kwargs):
         """PostgreSQL text cannot hold NUL (it would be a 500): refused on every database alike."""
-        if isinstance(data, dict) and _may_hold_nul(data):
+        # the walk below was a third of a batch item's load time (bench/poi_upsert.py --profile):
+        # only after a quick look found a NUL escape in the data's JSON text
+        if isinstance(data, dict) and holds_nul(data):
             bad = sorted(str(key) for key, value in data.items() if _has_nul(key) or _has_nul(value))
             if bad:
                 raise ValidationError({key: ["Must not contain NUL characters."] for key in bad})
         return data
-
-
-def _may_hold_nul(data: dict) -> bool:
-    """A quick first look: C-speed ``json.dumps`` writes NUL as ``\\u0000``, so a payload whose
-    text lacks it holds none, and the per-value walk below (a third of a batch item's load time,
-    bench/poi_upsert.py --profile) is only needed when it is there (or the data is not JSON)."""
-    try:
-        return "\\u0000" in json.dumps(data)
-    except (TypeError, ValueError):
-        return True
 
 
 def _has_nul(value) -> bool:

@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from gateway import jsontext
 from gateway.clock import isoformat, utcnow
 from gateway.db import PrebuiltInsert, owned
 from gateway.errors import NotFound, Problem
@@ -194,7 +195,7 @@ def _opening_hours_problems(value: dict) -> list[dict]:
     from gateway.poi import hours  # H3's module; imported on use
 
     try:
-        text = json.dumps(value, ensure_ascii=False)
+        text = jsontext.compact(value)
     except (TypeError, ValueError):
         return hours.validate_opening_hours(value, "opening_hours")
     return [dict(problem) for problem in _hours_problems_of_text(text)]
