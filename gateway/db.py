@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 
 from flask import current_app, g
 from flask.globals import app_ctx
-from sqlalchemy import DateTime, MetaData, create_engine, event, insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import DateTime, MetaData, any_, bindparam, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -235,6 +236,19 @@ class PrebuiltInsert:
                                       dialect=dialect) from error
         finally:
             cursor.close()
+
+
+def one_of(column, values, dialect: Dialect):
+    """``column IN values``; on PostgreSQL ``column = ANY(%s)`` with the values as one array.
+
+    An IN list is a placeholder per value, so its statement's text changes with the count: for a
+    500-item batch SQLAlchemy rendered 500 placeholders and psycopg parsed the 500-placeholder
+    query again on every call (too long for its cache), ~4 % of a batch upsert's CPU. With one
+    array parameter the statement is the same text whatever the count, and both caches hold it.
+    """
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 ID_MAX_LENGTH = 32  # gateway.ids: a prefix, "_" and 26 characters

@@ -7,6 +7,7 @@ unguessable enough that a foreign id is never found by enumeration.
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import time
@@ -85,6 +86,13 @@ def _id(prefix: str, randomness: int) -> str:
 
 def new_id(kind: str) -> str:
     return _id(PREFIXES[kind], secrets.randbits(80))
+
+
+def new_ids(kind: str, count: int) -> list[str]:
+    """``count`` ids as ``new_id(kind)`` makes them, their random bits from one ``os.urandom``
+    call rather than one each (a system call, ~5 % of a 500-item batch upsert's CPU)."""
+    prefix, randomness = PREFIXES[kind], os.urandom(10 * count)
+    return [_id(prefix, int.from_bytes(randomness[k:k + 10])) for k in range(0, 10 * count, 10)]
 
 
 def new_request_id() -> str:

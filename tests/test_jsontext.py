@@ -57,3 +57,31 @@ def test_a_json_column_stores_what_orjson_refuses_and_reads_it_back(app):
             assert dict(connection.execute(select(probe.c.id, probe.c.doc)).all()) == {1: stored, 2: {"plain": "中文"}}
     finally:
         probe.drop(engine)
+
+
+def test_canonical_text_is_what_digests_were_taken_over_before():
+    # stored content digests must still match a resend: the text json.dumps wrote, byte for byte
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from tests.poi.api_world import store, voucher
+
+    rng = random.Random(7)
+    when = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    values = [store(name=f"火锅{n}号店（{rng.choice('东南西北')}门）", lat=round(rng.uniform(18, 54), rng.randint(0, 7)),
+                    lng=round(rng.uniform(73, 135), rng.randint(0, 7)), images=[f"https://img.example.com/{n}.jpg"])
+              for n in range(300)]
+    values += [voucher(sale_starts_at=when + timedelta(minutes=n), price=rng.randint(1, 10 ** 6)) for n in range(100)]
+    values += [{"z": 1, "a": {"y": [2 ** 70, -1.5, 0.25], "b": None, "c": "\t\"\\\u2028"}}]
+
+    def default(value):
+        return value.isoformat()
+
+    for value in values:
+        assert jsontext.canonical(value, default) == json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+
+
+def test_canonical_text_of_what_json_cannot_write_fails_as_json_did():
+    with pytest.raises(TypeError):
+        jsontext.canonical({"at": object()})

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -35,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from gateway import jsontext
 from gateway.clock import isoformat, utcnow
-from gateway.db import PrebuiltInsert, owned
+from gateway.db import PrebuiltInsert, one_of, owned
 from gateway.errors import NotFound, Problem
-from gateway.ids import new_id
+from gateway.ids import new_ids
 from gateway.poi import categories, geo
 from gateway.poi import schemas as s
 from gateway.poi.models import Poi, Product, ProductPoi, ReviewSubmission
@@ -108,7 +109,7 @@ class Item:
 
 
 def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return jsontext.canonical(value, _json_default)
 
 
 def _json_default(value):
@@ -358,14 +359,15 @@ class Plan:
     superseded: list = field(default_factory=list)
     links_removed: list = field(default_factory=list)  # product ids whose POI set is replaced
     links: list = field(default_factory=list)  # (product_id, poi_id) rows to insert
+    submission_ids: Iterator[str] = field(default_factory=lambda: iter(()))  # drawn for the batch at once
 
 
 def _existing_rows(session: Session, kind: Kind, app_id: str, external_ids: list[str]) -> dict[str, dict]:
     if not external_ids:
         return {}
-    table = kind.table
-    rows = session.connection().execute(
-        select(table).where(table.c.source_app_id == app_id, table.c.external_id.in_(external_ids))
+    table, connection = kind.table, session.connection()
+    rows = connection.execute(
+        select(table).where(table.c.source_app_id == app_id, one_of(table.c.external_id, external_ids, connection.dialect))
     ).mappings().all()
     return {row["external_id"]: dict(row) for row in rows}
 
@@ -373,16 +375,17 @@ def _existing_rows(session: Session, kind: Kind, app_id: str, external_ids: list
 def _pending(session: Session, kind: Kind, subject_ids: list[str]) -> dict[str, dict]:
     if not subject_ids:
         return {}
-    rows = session.connection().execute(
+    connection = session.connection()
+    rows = connection.execute(
         select(SUBMISSION_TABLE.c.id, SUBMISSION_TABLE.c.subject_id, SUBMISSION_TABLE.c.changes)
         .where(SUBMISSION_TABLE.c.subject_type == kind.subject_type, SUBMISSION_TABLE.c.status == "pending",
-               SUBMISSION_TABLE.c.subject_id.in_(subject_ids))
+               one_of(SUBMISSION_TABLE.c.subject_id, subject_ids, connection.dialect))
     ).mappings().all()
     return {row["subject_id"]: dict(row) for row in rows}
 
 
-def _submission(kind: Kind, caller: Caller, subject_id: str, changes: dict, now: datetime) -> dict:
-    return {"id": new_id("review"), "subject_type": kind.subject_type, "subject_id": subject_id,
+def _submission(kind: Kind, caller: Caller, subject_id: str, changes: dict, now: datetime, plan: Plan) -> dict:
+    return {"id": next(plan.submission_ids), "subject_type": kind.subject_type, "subject_id": subject_id,
             "merchant_id": caller.merchant_id, "app_id": caller.app_id, "changes": changes, "status": "pending",
             "reason": None, "reviewer_user_id": None, "created_at": now, "decided_at": None}
 
@@ -405,7 +408,7 @@ def _plan_update(kind: Kind, caller: Caller, item: Item, current: dict, pending:
         if pending is not None:
             plan.superseded.append(pending["id"])
         if changes:
-            plan.submissions.append(_submission(kind, caller, current["id"], changes, now))
+            plan.submissions.append(_submission(kind, caller, current["id"], changes, now, plan))
             review_status = "pending"
         elif pending is not None:
             review_status = "approved" if current["live"] else "pending"
@@ -416,19 +419,17 @@ def _plan_update(kind: Kind, caller: Caller, item: Item, current: dict, pending:
         plan.links += [(current["id"], poi_id) for poi_id in item.poi_ids]
 
 
-def _plan_insert(kind: Kind, caller: Caller, item: Item, plan: Plan, now: datetime) -> str:
+def _plan_insert(kind: Kind, caller: Caller, item: Item, plan: Plan, now: datetime, row_id: str) -> None:
     record = item.record
-    row_id = new_id(kind.id_kind)
     row = {c.name: None for c in kind.table.columns}
     row.update(_column_defaults(kind))
     row.update(record)
     row.update(id=row_id, merchant_id=caller.merchant_id, source_app_id=caller.app_id, external_id=item.external_id,
                live=False, review_status="pending", content_digest=item.digest, created_at=now, updated_at=now)
     plan.inserts.append(row)
-    plan.submissions.append(_submission(kind, caller, row_id, {k: record[k] for k in kind.reviewed}, now))
+    plan.submissions.append(_submission(kind, caller, row_id, {k: record[k] for k in kind.reviewed}, now, plan))
     for poi_id in item.poi_ids or []:
         plan.links.append((row_id, poi_id))
-    return row_id
 
 
 def _column_defaults(kind: Kind) -> dict:
@@ -565,11 +566,13 @@ def run(session: Session, kind: Kind, caller: Caller, items: list[Item], *, crea
         return items
 
     def plan_of(batch) -> Plan:
-        plan = Plan()
+        # at most one submission per item
+        plan = Plan(submission_ids=iter(new_ids("review", len(batch))))
+        row_ids = iter(new_ids(kind.id_kind, sum(current is None for _, current in batch)))
         for item, current in batch:
             if current is None:
-                item.id = _plan_insert(kind, caller, item, plan, now)
-                item.result = "created"
+                item.id, item.result = next(row_ids), "created"
+                _plan_insert(kind, caller, item, plan, now, item.id)
             else:
                 _plan_update(kind, caller, item, current, pending.get(current["id"]), plan, now, digest=item.digest)
                 item.id, item.result = current["id"], "updated"
@@ -634,7 +637,7 @@ def _fast_batch_load(payload) -> tuple[dict, str] | None:
     except Exception:  # noqa: BLE001 - what it cannot take (a lone surrogate) goes the exact way
         return None
     # StrictSchema refuses NUL characters (the batch envelope already did; this costs nothing):
-    # json.dumps writes NUL as \u0000, and every string but the checked external_id is in the text
+    # JSON text writes NUL as \u0000, and every string but the checked external_id is in the text
     text = _digest_text(payload)
     if "\\u0000" in text:
         return None
@@ -696,10 +699,10 @@ def _digests(session: Session, kind: Kind, app_id: str, external_ids: list[str])
     without decoding the JSON columns of whole rows."""
     if not external_ids:
         return {}
-    table = kind.table
-    rows = session.connection().execute(
+    table, connection = kind.table, session.connection()
+    rows = connection.execute(
         select(table.c.external_id, table.c.id, table.c.merchant_id, table.c.content_digest)
-        .where(table.c.source_app_id == app_id, table.c.external_id.in_(external_ids))
+        .where(table.c.source_app_id == app_id, one_of(table.c.external_id, external_ids, connection.dialect))
     ).mappings().all()
     return {row["external_id"]: dict(row) for row in rows}
 
