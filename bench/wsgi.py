@@ -5,7 +5,8 @@
         /sqlite/merchants/<id>      + one raw sqlite3 primary-key read (reference)
         /pg/merchants/<id>          + one psycopg 3 primary-key read, no auth (G3 baseline;
                                       only when SHIJING_DATABASE_URL is PostgreSQL)
-    /...               the project: ``gateway.create_app()`` with every middleware on; with
+    /...               the project: ``gateway.serving.serving_app()`` (``create_app()``, heap frozen as
+                       in every serving process) with every middleware on; with
                        SHIJING_BENCH_ROUTES=1 it also serves ``/__bench/merchants/<id>`` and
                        ``/__bench/sqlite/merchants/<id>`` through that stack (gateway/bench_routes.py)
 

@@ -3,11 +3,12 @@
 Such a process builds the app once and then serves for hours. What the build leaves alive (modules,
 routes, SQLAlchemy's metadata and compiled statements, the schemas: ~160 k objects) lives as long as
 the process, yet every full garbage collection walks all of it again. A request that keeps many
-objects alive for a while sets one off: a 500-item batch upsert, about every other call, ~90 ms
-each on the 2-core bench machine (bench/README.md, "POI: batch upsert, round 5"). ``gc.freeze()``
-moves everything alive at that point to a generation the collector never scans, which is what the
-CPython documentation recommends for long-lived servers; those objects were never going to be freed
-anyway. Cycles made afterwards are collected as before.
+objects alive for a while sets one off: a gunicorn worker taking 500-item batch upserts ran one
+every few batches, ~90 ms each on the 2-core bench machine, ~15 % of a created item's server CPU
+(bench/README.md, "POI batch upsert, round 5"). ``gc.freeze()`` moves everything alive at that
+point to a generation the collector never scans, which is what the CPython documentation
+recommends for long-lived servers; those objects were never going to be freed anyway. Cycles made
+afterwards are collected as before.
 """
 
 from __future__ import annotations
