@@ -6,9 +6,9 @@ the process, yet every full garbage collection walks all of it again. A request 
 objects alive for a while sets one off: a gunicorn worker taking 500-item batch upserts ran one
 every few batches, ~90 ms each on the 2-core bench machine, ~15 % of a created item's server CPU
 (bench/README.md, "POI batch upsert, round 5"). ``gc.freeze()`` moves everything alive at that
-point to a generation the collector never scans, which is what the CPython documentation
-recommends for long-lived servers; those objects were never going to be freed anyway. Cycles made
-afterwards are collected as before.
+point to a permanent generation that no collection scans (the CPython documentation describes it
+for pre-forking servers, to keep collections off what the parent built); those objects were never
+going to be freed anyway. Cycles made afterwards are collected as before.
 """
 
 from __future__ import annotations
