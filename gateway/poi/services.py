@@ -419,8 +419,8 @@ def _plan_update(kind: Kind, caller: Caller, item: Item, current: dict, pending:
         plan.links += [(current["id"], poi_id) for poi_id in item.poi_ids]
 
 
-def _plan_insert(kind: Kind, caller: Caller, item: Item, plan: Plan, now: datetime, row_id: str) -> None:
-    record = item.record
+def _plan_insert(kind: Kind, caller: Caller, item: Item, plan: Plan, now: datetime) -> None:
+    record, row_id = item.record, item.id
     row = {c.name: None for c in kind.table.columns}
     row.update(_column_defaults(kind))
     row.update(record)
@@ -572,7 +572,7 @@ def run(session: Session, kind: Kind, caller: Caller, items: list[Item], *, crea
         for item, current in batch:
             if current is None:
                 item.id, item.result = next(row_ids), "created"
-                _plan_insert(kind, caller, item, plan, now, item.id)
+                _plan_insert(kind, caller, item, plan, now)
             else:
                 _plan_update(kind, caller, item, current, pending.get(current["id"]), plan, now, digest=item.digest)
                 item.id, item.result = current["id"], "updated"
@@ -822,11 +822,11 @@ def _resolve_pois(session: Session, caller: Caller, items: list[Item], *, requir
     externals = {e for item in items if item.error is None for e in item.refs[1]}
     by_id, by_external = {}, {}
     if ids or externals:
-        conditions = []
+        conditions, dialect = [], session.get_bind().dialect
         if ids:
-            conditions.append(Poi.id.in_(ids))
+            conditions.append(one_of(Poi.id, ids, dialect))
         if externals:
-            conditions.append((Poi.source_app_id == caller.app_id) & Poi.external_id.in_(externals))
+            conditions.append((Poi.source_app_id == caller.app_id) & one_of(Poi.external_id, externals, dialect))
         for row in session.execute(
             select(Poi.id, Poi.external_id, Poi.source_app_id).where(Poi.merchant_id == caller.merchant_id, or_(*conditions))
         ):
